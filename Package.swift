@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "reptile",
+    products: [
+        .executable(name: "reptile", targets: ["ReptileCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config (scripts/setup.sh installs them).
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // Seeded randomness, hashing, errors, progress: what every stage shares.
+        .target(name: "ReptileCore"),
+        // The one module that owns the file formats: HDF5 shards, dataset_info.json, PNG, gzip, IDX.
+        .target(name: "ReptileFormats", dependencies: ["ReptileCore", "CHDF5", "CPNG", "CZlib"]),
+        // Raw sources (IDX, ImageFolder, CSV/TSV/JSONL/...) to shards: the ingest stage.
+        .target(name: "ReptileIngest", dependencies: ["ReptileCore", "ReptileFormats"]),
+        // The thin command line.
+        .executableTarget(name: "ReptileCLI", dependencies: [
+            "ReptileCore", "ReptileFormats", "ReptileIngest",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "ReptileTests", dependencies: [
+            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileCLI",
+        ]),
+    ]
+)

@@ -1,0 +1,2 @@
+import ReptileCore
+import ReptileFormats

@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+/// Helpers shared by the test files: where the shared datasets are, scratch folders, and running
+/// the real `reptile` binary and python3 (h5py, Pillow) as a user would.
+enum Support {
+    /// The package root (this file is Tests/ReptileTests/Support.swift).
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `../shared` beside the clone, or `$REPTILE_SHARED`.
+    static let shared: URL = {
+        if let override = ProcessInfo.processInfo.environment["REPTILE_SHARED"] {
+            return URL(fileURLWithPath: override)
+        }
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    }()
+
+    static func sharedDataset(_ relativePath: String) -> String {
+        shared.appendingPathComponent("datasets").appendingPathComponent(relativePath).path
+    }
+
+    /// A fresh empty folder, removed by the caller's `defer { Support.remove(folder) }`.
+    static func makeTemporaryFolder(_ label: String = "test") throws -> URL {
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("reptile-\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    static func remove(_ folder: URL) {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// The `reptile` executable that `swift test` built next to the test bundle.
+    static let reptileExecutable: URL = {
+        let bundleFolder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundleFolder, bundleFolder.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("reptile")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return packageRoot.appendingPathComponent(".build/debug/reptile")
+    }()
+
+    struct Result {
+        var status: Int32
+        var standardOutput: String
+        var standardError: String
+    }
+
+    /// Runs a program to completion and captures what it printed.
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
+                    currentDirectory: URL? = nil, standardInput: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        process.environment = merged
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+        // Files, not pipes: a chatty child can never block on a full pipe.
+        let captureFolder = try makeTemporaryFolder("capture")
+        defer { remove(captureFolder) }
+        let outputURL = captureFolder.appendingPathComponent("stdout")
+        let errorURL = captureFolder.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
+        let outputHandle = try FileHandle(forWritingTo: outputURL)
+        let errorHandle = try FileHandle(forWritingTo: errorURL)
+        process.standardOutput = outputHandle
+        process.standardError = errorHandle
+        let inputPipe = Pipe()
+        process.standardInput = inputPipe
+        try process.run()
+        if let standardInput { inputPipe.fileHandleForWriting.write(Data(standardInput.utf8)) }
+        try? inputPipe.fileHandleForWriting.close()
+        process.waitUntilExit()
+        try? outputHandle.close()
+        try? errorHandle.close()
+        return Result(status: process.terminationStatus,
+                      standardOutput: String(decoding: try Data(contentsOf: outputURL), as: UTF8.self),
+                      standardError: String(decoding: try Data(contentsOf: errorURL), as: UTF8.self))
+    }
+
+    /// Runs the built `reptile` binary.
+    static func reptile(_ arguments: [String], environment: [String: String] = [:],
+                        currentDirectory: URL? = nil) throws -> Result {
+        try run(reptileExecutable, arguments, environment: environment, currentDirectory: currentDirectory)
+    }
+
+    /// Runs a python3 script (h5py / Pillow interoperability checks); the script's stdout is returned.
+    static func python(_ script: String, arguments: [String] = []) throws -> Result {
+        try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script] + arguments)
+    }
+}
