@@ -22,13 +22,15 @@ let package = Package(
         .target(name: "ReptileFormats", dependencies: ["ReptileCore", "CHDF5", "CPNG", "CZlib"]),
         // Raw sources (IDX, ImageFolder, CSV/TSV/JSONL/...) to shards: the ingest stage.
         .target(name: "ReptileIngest", dependencies: ["ReptileCore", "ReptileFormats"]),
+        // Shards to views: `inspect` summaries and `export` (ImageFolder PNGs).
+        .target(name: "ReptileDatasetTools", dependencies: ["ReptileCore", "ReptileFormats"]),
         // The thin command line.
         .executableTarget(name: "ReptileCLI", dependencies: [
-            "ReptileCore", "ReptileFormats", "ReptileIngest",
+            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ReptileTests", dependencies: [
-            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileCLI",
+            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileCLI",
         ]),
     ]
 )

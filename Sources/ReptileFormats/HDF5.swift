@@ -1,0 +1,376 @@
+import CHDF5
+import Foundation
+import ReptileCore
+
+// A small, safe layer over the HDF5 C library: ids closed by deinit, every failure a ReptileError,
+// and every call under one lock, because the serial HDF5 build is not thread-safe and tests run
+// concurrently.
+
+private let hdf5Lock = NSRecursiveLock()
+
+func withHDF5<T>(_ body: () throws -> T) rethrows -> T {
+    hdf5Lock.lock()
+    defer { hdf5Lock.unlock() }
+    return try body()
+}
+
+private let hdf5Initialised: Bool = {
+    withHDF5 {
+        _ = H5open()
+        reptile_h5_silence_errors()
+    }
+    return true
+}()
+
+private let defaultProperties = hid_t(H5P_DEFAULT)
+
+/// An HDF5 id that closes itself.
+final class HDF5Handle {
+    let id: hid_t
+    private let closeFunction: (hid_t) -> herr_t
+
+    init(_ id: hid_t, close: @escaping (hid_t) -> herr_t, path: String, failure: @autoclosure () -> String) throws {
+        guard id >= 0 else {
+            throw ReptileError(path: path, failure(), fix: "check that the file is a complete HDF5 file written by Reptile or h5py")
+        }
+        self.id = id
+        self.closeFunction = close
+    }
+
+    deinit { withHDF5 { _ = closeFunction(id) } }
+}
+
+/// The element types Reptile stores.
+public enum HDF5ElementType: Sendable, Equatable {
+    case uint8, int64, float32, string
+
+    var fileType: hid_t {
+        switch self {
+        case .uint8: reptile_h5t_std_u8le()
+        case .int64: reptile_h5t_std_i64le()
+        case .float32: reptile_h5t_ieee_f32le()
+        case .string: -1
+        }
+    }
+
+    var memoryType: hid_t {
+        switch self {
+        case .uint8: reptile_h5t_native_uint8()
+        case .int64: reptile_h5t_native_int64()
+        case .float32: reptile_h5t_native_float()
+        case .string: -1
+        }
+    }
+
+    var byteCount: Int {
+        switch self {
+        case .uint8: 1
+        case .int64: 8
+        case .float32: 4
+        case .string: MemoryLayout<UnsafeMutablePointer<CChar>?>.size
+        }
+    }
+}
+
+/// A variable-length UTF-8 string type (how h5py stores `str`).
+private func makeStringType(path: String) throws -> HDF5Handle {
+    let type = try HDF5Handle(H5Tcopy(reptile_h5t_c_s1()), close: H5Tclose, path: path, failure: "cannot make a string type")
+    H5Tset_size(type.id, reptile_h5t_variable())
+    H5Tset_cset(type.id, H5T_CSET_UTF8)
+    return type
+}
+
+public final class HDF5File {
+    public let path: String
+    let handle: HDF5Handle
+
+    private init(path: String, handle: HDF5Handle) {
+        self.path = path
+        self.handle = handle
+    }
+
+    /// Creates a new file (an existing one is an error). No object time stamps, so the same
+    /// content gives the same bytes.
+    public static func create(at path: String) throws -> HDF5File {
+        _ = hdf5Initialised
+        return try withHDF5 {
+            let creation = try HDF5Handle(H5Pcreate(reptile_h5p_file_create()), close: H5Pclose, path: path,
+                                          failure: "cannot make a file creation property list")
+            H5Pset_obj_track_times(creation.id, false)
+            let id = H5Fcreate(path, reptile_h5f_acc_excl(), creation.id, defaultProperties)
+            let handle = try HDF5Handle(id, close: H5Fclose, path: path, failure: "cannot create the HDF5 file")
+            return HDF5File(path: path, handle: handle)
+        }
+    }
+
+    public static func open(at path: String) throws -> HDF5File {
+        _ = hdf5Initialised
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ReptileError(path: path, "no such file", fix: "check the path")
+        }
+        return try withHDF5 {
+            guard H5Fis_hdf5(path) > 0 else {
+                throw ReptileError(path: path, "not an HDF5 file", fix: "give a shard written by Reptile (.h5)")
+            }
+            let id = H5Fopen(path, reptile_h5f_acc_rdonly(), defaultProperties)
+            let handle = try HDF5Handle(id, close: H5Fclose, path: path, failure: "cannot open the HDF5 file (damaged or cut short?)")
+            return HDF5File(path: path, handle: handle)
+        }
+    }
+
+    /// Writes everything buffered to the file (before fsync and rename).
+    public func flush() throws {
+        try withHDF5 {
+            guard H5Fflush(handle.id, H5F_SCOPE_GLOBAL) >= 0 else {
+                throw ReptileError(path: path, "cannot flush the HDF5 file", fix: "check free disk space")
+            }
+        }
+    }
+
+    public func hasDataset(_ name: String) -> Bool {
+        withHDF5 { H5Lexists(handle.id, name, defaultProperties) > 0 }
+    }
+
+    /// A dataset of fixed `shape`. `chunkShape` (with `compressed`) gives chunked, shuffled, gzip-4
+    /// storage; nil gives contiguous storage.
+    public func createDataset(_ name: String, type: HDF5ElementType, shape: [Int],
+                              chunkShape: [Int]? = nil) throws -> HDF5Dataset {
+        try withHDF5 {
+            var dimensions = shape.map { hsize_t($0) }
+            let space = try HDF5Handle(H5Screate_simple(Int32(shape.count), &dimensions, nil), close: H5Sclose,
+                                       path: path, failure: "cannot make the dataspace of \(name)")
+            let creation = try HDF5Handle(H5Pcreate(reptile_h5p_dataset_create()), close: H5Pclose, path: path,
+                                          failure: "cannot make a dataset property list")
+            H5Pset_obj_track_times(creation.id, false)
+            if let chunkShape {
+                var chunk = chunkShape.map { hsize_t(max($0, 1)) }
+                H5Pset_chunk(creation.id, Int32(chunk.count), &chunk)
+                H5Pset_shuffle(creation.id)
+                H5Pset_deflate(creation.id, 4)
+            }
+            let stringType = type == .string ? try makeStringType(path: path) : nil
+            let fileType = stringType?.id ?? type.fileType
+            let id = H5Dcreate2(handle.id, name, fileType, space.id, defaultProperties, creation.id, defaultProperties)
+            let dataset = try HDF5Handle(id, close: H5Dclose, path: path, failure: "cannot create dataset \(name)")
+            return HDF5Dataset(file: self, name: name, handle: dataset, type: type, shape: shape)
+        }
+    }
+
+    public func dataset(_ name: String) throws -> HDF5Dataset {
+        try withHDF5 {
+            guard H5Lexists(handle.id, name, defaultProperties) > 0 else {
+                throw ReptileError(path: path, "has no dataset \(quoted(name))", fix: "give a shard that follows the Reptile shard contract")
+            }
+            let dataset = try HDF5Handle(H5Dopen2(handle.id, name, defaultProperties), close: H5Dclose, path: path,
+                                         failure: "cannot open dataset \(name)")
+            let space = try HDF5Handle(H5Dget_space(dataset.id), close: H5Sclose, path: path, failure: "cannot read the shape of \(name)")
+            let rank = Int(H5Sget_simple_extent_ndims(space.id))
+            var dimensions = [hsize_t](repeating: 0, count: max(rank, 0))
+            H5Sget_simple_extent_dims(space.id, &dimensions, nil)
+            let fileType = try HDF5Handle(H5Dget_type(dataset.id), close: H5Tclose, path: path, failure: "cannot read the type of \(name)")
+            let type: HDF5ElementType
+            switch H5Tget_class(fileType.id) {
+            case H5T_STRING: type = .string
+            case H5T_FLOAT: type = .float32
+            case H5T_INTEGER: type = H5Tget_size(fileType.id) == 1 ? .uint8 : .int64
+            default:
+                throw ReptileError(path: path, "dataset \(quoted(name)) has an unsupported element type",
+                                   fix: "store uint8, int64, float32 or UTF-8 strings")
+            }
+            return HDF5Dataset(file: self, name: name, handle: dataset, type: type, shape: dimensions.map { Int($0) })
+        }
+    }
+
+    // MARK: Root attributes
+
+    public func setAttribute(_ name: String, _ value: String) throws {
+        try withHDF5 {
+            let type = try makeStringType(path: path)
+            let space = try HDF5Handle(H5Screate(H5S_SCALAR), close: H5Sclose, path: path, failure: "cannot make a scalar space")
+            let attribute = try HDF5Handle(H5Acreate2(handle.id, name, type.id, space.id, defaultProperties, defaultProperties),
+                                           close: H5Aclose, path: path, failure: "cannot create attribute \(name)")
+            let status = value.withCString { text -> herr_t in
+                var pointer: UnsafePointer<CChar>? = text
+                return H5Awrite(attribute.id, type.id, &pointer)
+            }
+            guard status >= 0 else { throw ReptileError(path: path, "cannot write attribute \(name)") }
+        }
+    }
+
+    public func setAttribute(_ name: String, _ value: Int64) throws {
+        try withHDF5 {
+            let space = try HDF5Handle(H5Screate(H5S_SCALAR), close: H5Sclose, path: path, failure: "cannot make a scalar space")
+            let attribute = try HDF5Handle(H5Acreate2(handle.id, name, reptile_h5t_std_i64le(), space.id, defaultProperties, defaultProperties),
+                                           close: H5Aclose, path: path, failure: "cannot create attribute \(name)")
+            var copy = value
+            guard H5Awrite(attribute.id, reptile_h5t_native_int64(), &copy) >= 0 else {
+                throw ReptileError(path: path, "cannot write attribute \(name)")
+            }
+        }
+    }
+
+    public func attributeNames() -> [String] {
+        withHDF5 {
+            let count = H5Aget_num_attrs(handle.id)
+            guard count > 0 else { return [] }
+            return (0..<Int(count)).compactMap { index -> String? in
+                let attribute = H5Aopen_by_idx(handle.id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), defaultProperties, defaultProperties)
+                guard attribute >= 0 else { return nil }
+                defer { H5Aclose(attribute) }
+                let length = H5Aget_name(attribute, 0, nil)
+                guard length > 0 else { return nil }
+                var buffer = [CChar](repeating: 0, count: Int(length) + 1)
+                H5Aget_name(attribute, buffer.count, &buffer)
+                return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            }
+        }
+    }
+
+    /// A string attribute (variable- or fixed-length), or nil when absent.
+    public func stringAttribute(_ name: String) throws -> String? {
+        try withHDF5 {
+            guard H5Aexists(handle.id, name) > 0 else { return nil }
+            let attribute = try HDF5Handle(H5Aopen(handle.id, name, defaultProperties), close: H5Aclose, path: path,
+                                           failure: "cannot open attribute \(name)")
+            let type = try HDF5Handle(H5Aget_type(attribute.id), close: H5Tclose, path: path, failure: "cannot read the type of attribute \(name)")
+            guard H5Tget_class(type.id) == H5T_STRING else {
+                throw ReptileError(path: path, "attribute \(quoted(name)) is not a string", fix: "rewrite the shard with Reptile")
+            }
+            if H5Tis_variable_str(type.id) > 0 {
+                var pointer: UnsafeMutablePointer<CChar>? = nil
+                guard H5Aread(attribute.id, type.id, &pointer) >= 0, let pointer else {
+                    throw ReptileError(path: path, "cannot read attribute \(name)")
+                }
+                defer { H5free_memory(pointer) }
+                return String(cString: pointer)
+            }
+            let size = H5Tget_size(type.id)
+            var buffer = [UInt8](repeating: 0, count: size + 1)
+            guard H5Aread(attribute.id, type.id, &buffer) >= 0 else { throw ReptileError(path: path, "cannot read attribute \(name)") }
+            return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    public func integerAttribute(_ name: String) throws -> Int64? {
+        try withHDF5 {
+            guard H5Aexists(handle.id, name) > 0 else { return nil }
+            let attribute = try HDF5Handle(H5Aopen(handle.id, name, defaultProperties), close: H5Aclose, path: path,
+                                           failure: "cannot open attribute \(name)")
+            var value: Int64 = 0
+            guard H5Aread(attribute.id, reptile_h5t_native_int64(), &value) >= 0 else {
+                throw ReptileError(path: path, "attribute \(quoted(name)) is not an integer", fix: "rewrite the shard with Reptile")
+            }
+            return value
+        }
+    }
+}
+
+/// A dataset whose first dimension is the record index; reads and writes go by row ranges.
+public final class HDF5Dataset {
+    public let name: String
+    public let type: HDF5ElementType
+    public let shape: [Int]
+    private let file: HDF5File
+    private let handle: HDF5Handle
+
+    init(file: HDF5File, name: String, handle: HDF5Handle, type: HDF5ElementType, shape: [Int]) {
+        self.file = file
+        self.name = name
+        self.handle = handle
+        self.type = type
+        self.shape = shape
+    }
+
+    public var rowCount: Int { shape.first ?? 0 }
+    /// Elements in one row (e.g. H·W·C for images, 1 for labels).
+    public var rowSize: Int { shape.dropFirst().reduce(1, *) }
+
+    /// Selects rows [start, start+count) in the file and a matching memory space.
+    private func selection(rows: Range<Int>) throws -> (file: HDF5Handle, memory: HDF5Handle) {
+        guard rows.lowerBound >= 0, rows.upperBound <= rowCount else {
+            throw ReptileError(path: file.path, "rows \(rows.lowerBound)..<\(rows.upperBound) are outside dataset \(name) of \(rowCount) rows")
+        }
+        let fileSpace = try HDF5Handle(H5Dget_space(handle.id), close: H5Sclose, path: file.path, failure: "cannot select rows of \(name)")
+        var start = [hsize_t](repeating: 0, count: shape.count)
+        var count = shape.map { hsize_t($0) }
+        start[0] = hsize_t(rows.lowerBound)
+        count[0] = hsize_t(rows.count)
+        H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, &start, nil, &count, nil)
+        let memorySpace = try HDF5Handle(H5Screate_simple(Int32(count.count), &count, nil), close: H5Sclose,
+                                         path: file.path, failure: "cannot make a memory space for \(name)")
+        return (fileSpace, memorySpace)
+    }
+
+    public func write<Element>(rows: Range<Int>, _ values: [Element]) throws {
+        precondition(type != .string && MemoryLayout<Element>.size == type.byteCount, "element type mismatch writing \(name)")
+        guard values.count == rows.count * rowSize else {
+            throw ReptileError(path: file.path, "writing \(values.count) values into \(rows.count) rows of \(rowSize) in \(name)")
+        }
+        guard !rows.isEmpty else { return }
+        try withHDF5 {
+            let (fileSpace, memorySpace) = try selection(rows: rows)
+            let status = values.withUnsafeBytes { H5Dwrite(handle.id, type.memoryType, memorySpace.id, fileSpace.id, defaultProperties, $0.baseAddress) }
+            guard status >= 0 else { throw ReptileError(path: file.path, "cannot write \(name)", fix: "check free disk space") }
+        }
+    }
+
+    public func writeStrings(rows: Range<Int>, _ values: [String]) throws {
+        precondition(type == .string, "writeStrings on non-string dataset \(name)")
+        guard values.count == rows.count else {
+            throw ReptileError(path: file.path, "writing \(values.count) strings into \(rows.count) rows of \(name)")
+        }
+        guard !rows.isEmpty else { return }
+        try withHDF5 {
+            let (fileSpace, memorySpace) = try selection(rows: rows)
+            let stringType = try makeStringType(path: file.path)
+            var pointers: [UnsafeMutablePointer<CChar>?] = values.map { strdup($0) }
+            defer { pointers.forEach { free($0) } }
+            guard H5Dwrite(handle.id, stringType.id, memorySpace.id, fileSpace.id, defaultProperties, &pointers) >= 0 else {
+                throw ReptileError(path: file.path, "cannot write \(name)", fix: "check free disk space")
+            }
+        }
+    }
+
+    public func read<Element>(rows: Range<Int>, as elementType: Element.Type) throws -> [Element] where Element: Numeric {
+        precondition(type != .string && MemoryLayout<Element>.size == type.byteCount, "element type mismatch reading \(name)")
+        var values = [Element](repeating: 0, count: rows.count * rowSize)
+        guard !rows.isEmpty else { return values }
+        try withHDF5 {
+            let (fileSpace, memorySpace) = try selection(rows: rows)
+            let status = values.withUnsafeMutableBytes { H5Dread(handle.id, type.memoryType, memorySpace.id, fileSpace.id, defaultProperties, $0.baseAddress) }
+            guard status >= 0 else {
+                throw ReptileError(path: file.path, "cannot read rows \(rows.lowerBound)..<\(rows.upperBound) of \(name) (damaged file?)",
+                                   fix: "re-create the shard")
+            }
+        }
+        return values
+    }
+
+    public func readStrings(rows: Range<Int>) throws -> [String] {
+        precondition(type == .string, "readStrings on non-string dataset \(name)")
+        guard !rows.isEmpty else { return [] }
+        return try withHDF5 {
+            let (fileSpace, memorySpace) = try selection(rows: rows)
+            let stringType = try makeStringType(path: file.path)
+            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: rows.count)
+            guard H5Dread(handle.id, stringType.id, memorySpace.id, fileSpace.id, defaultProperties, &pointers) >= 0 else {
+                throw ReptileError(path: file.path, "cannot read rows of \(name) (damaged file?)", fix: "re-create the shard")
+            }
+            defer { reptile_h5_reclaim(stringType.id, memorySpace.id, &pointers) }
+            return pointers.map { $0.map { String(cString: $0) } ?? "" }
+        }
+    }
+
+    /// The chunk shape, or nil for contiguous storage.
+    public func chunkShape() -> [Int]? {
+        withHDF5 {
+            let creation = H5Dget_create_plist(handle.id)
+            guard creation >= 0 else { return nil }
+            defer { H5Pclose(creation) }
+            guard H5Pget_layout(creation) == H5D_CHUNKED else { return nil }
+            var chunk = [hsize_t](repeating: 0, count: shape.count)
+            H5Pget_chunk(creation, Int32(shape.count), &chunk)
+            return chunk.map { Int($0) }
+        }
+    }
+}

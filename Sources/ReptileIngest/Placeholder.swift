@@ -1,2 +1,0 @@
-import ReptileCore
-import ReptileFormats
