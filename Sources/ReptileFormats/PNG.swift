@@ -179,11 +179,13 @@ public enum PNGFile {
     // MARK: - Conversions, as Pillow does them
 
     private static func droppingAlpha(_ samples: [UInt8], colourChannels: Int) -> [UInt8] {
-        let stride = colourChannels + 1
-        var kept = [UInt8]()
-        kept.reserveCapacity(samples.count / stride * colourChannels)
-        for start in Swift.stride(from: 0, to: samples.count, by: stride) {
-            kept.append(contentsOf: samples[start..<(start + colourChannels)])
+        let sourceChannels = colourChannels + 1
+        let pixelCount = samples.count / sourceChannels
+        var kept = [UInt8](repeating: 0, count: pixelCount * colourChannels)
+        for pixel in 0..<pixelCount {
+            for channel in 0..<colourChannels {
+                kept[pixel * colourChannels + channel] = samples[pixel * sourceChannels + channel]
+            }
         }
         return kept
     }
