@@ -63,6 +63,13 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
         public var command: String
         public var config: JSONValue
         public var configSHA256: String
+
+        // "configSha256" so that the snake_case key strategies turn it into config_sha256 and back.
+        enum CodingKeys: String, CodingKey {
+            case toolVersion, created, seed, command, config
+            case configSHA256 = "configSha256"
+        }
+
         public init(toolVersion: String = ReptileVersion.current, created: String, seed: UInt64, command: String, config: JSONValue, configSHA256: String) {
             self.toolVersion = toolVersion
             self.created = created

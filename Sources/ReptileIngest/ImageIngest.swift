@@ -199,8 +199,8 @@ private func findIDXPairs(in folder: String) throws -> [IDXPair] {
                                "has no matching labels file (\(prefix)labels-idx1-ubyte[.gz])", fix: "add it, or give --images and --labels")
         }
         pairs.append(IDXPair(prefix: prefix.trimmingCharacters(in: CharacterSet(charactersIn: "-._")),
-                             images: URL(fileURLWithPath: folder).appendingPathComponent(name).path,
-                             labels: URL(fileURLWithPath: folder).appendingPathComponent(labelsName).path))
+                             images: (folder as NSString).appendingPathComponent(name),
+                             labels: (folder as NSString).appendingPathComponent(labelsName)))
     }
     return pairs
 }

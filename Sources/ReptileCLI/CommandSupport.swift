@@ -1,0 +1,89 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ReptileCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a command's library call: a ReptileError becomes one line on standard error and exit
+/// status 1; an interrupt removes half-made outputs before exiting.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    installInterruptHandlers()
+    do {
+        try body()
+    } catch let error as ReptileError {
+        FileHandle.standardError.write(Data("reptile: error: \(error.description)\n".utf8))
+        throw ExitCode(1)
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("reptile: error: \(String(describing: error).replacingOccurrences(of: "\n", with: " "))\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+nonisolated(unsafe) private var signalSources: [DispatchSourceSignal] = []
+
+/// SIGINT/SIGTERM: remove staging folders, then exit 130/143 like a shell would report.
+private func installInterruptHandlers() {
+    guard signalSources.isEmpty else { return }
+    for signalNumber in [SIGINT, SIGTERM] {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler {
+            InterruptCleanup.removeAll()
+            FileHandle.standardError.write(Data("\nreptile: interrupted; unfinished output removed\n".utf8))
+            exit(128 + signalNumber)
+        }
+        source.resume()
+        signalSources.append(source)
+    }
+}
+
+/// Prints a value as one JSON document on standard output (`--json`).
+func printJSON<Value: Encodable>(_ value: Value) throws {
+    print(try StableJSON.string(value, pretty: true))
+}
+
+/// The command line as typed, for provenance.
+var commandLineText: String {
+    (["reptile"] + CommandLine.arguments.dropFirst()).map { argument in
+        argument.contains(" ") || argument.isEmpty ? "'\(argument)'" : argument
+    }.joined(separator: " ")
+}
+
+/// `--out`, `--force`, `--seed` and friends, shared by every ingest.
+struct OutputArguments: ParsableArguments {
+    @Option(name: .long, help: "The name of the dataset: a folder created under --out.")
+    var name: String
+
+    @Option(name: .customLong("out"), help: "The parent folder of the dataset.")
+    var parent: String = "datasets"
+
+    @Flag(help: "Replace an existing dataset of that name (only once the new one is complete).")
+    var force = false
+
+    @Flag(help: "Fix the `created` time stamp (to $SOURCE_DATE_EPOCH, or 1970-01-01) so the same input gives identical files.")
+    var deterministic = false
+
+    @Flag(help: "Print the result as JSON on standard output (no progress bar).")
+    var json = false
+}
+
+struct SplitArguments: ParsableArguments {
+    @Option(help: "Share of each class held out as the test split (stratified, seeded), when there is no --test source.")
+    var testFraction: Double = 0.2
+
+    @Option(name: .customLong("val-fraction"), help: "Share of each class held out as the validation split.")
+    var validationFraction: Double = 0
+
+    @Option(help: "Keep N training records per class (seeded), for low-data experiments. The test split is never reduced.")
+    var perClass: Int?
+
+    @Option(help: "Seed for splitting and ordering.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Records per shard file.")
+    var shardSize: Int = 10_000
+}
