@@ -229,7 +229,7 @@ private func trimmedASCII(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
             let content = ["text,label",
                            "\"hello, world\",greeting",
                            "\"she said \"\"hi\"\"\",quote",
-                           "\"two\(lineEnd)lines, here\",multi",
+                           "\"two \"\"x\"\"\(lineEnd)lines, here\",multi",
                            "",
                            "plain ab\"c,last",
                            ""].joined(separator: lineEnd)
@@ -237,7 +237,7 @@ private func trimmedASCII(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
             let source = try readTextSource(at: path, options: TextSourceOptions())
             #expect(source.format == .csv)
             #expect(source.records.map(\.text)
-                == ["hello, world", "she said \"hi\"", "two\nlines, here", "plain ab\"c"])
+                == ["hello, world", "she said \"hi\"", "two \"x\"\nlines, here", "plain ab\"c"])
             #expect(source.records.map(\.label) == ["greeting", "quote", "multi", "last"])
             // A record's line is where it starts; the blank line 6 is skipped.
             #expect(source.records.map(\.line) == [2, 3, 4, 7])

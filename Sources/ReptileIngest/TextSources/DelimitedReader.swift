@@ -36,7 +36,7 @@ enum DelimitedReader {
             guard row.fields.count == columnCount else {
                 let expected = header == nil ? "the first line has \(columnCount)" : "the header has \(columnCount)"
                 throw recordError(file.path, line: row.line, "\(row.fields.count) fields, but \(expected)",
-                                  fix: "put a field that holds a \(delimiterName) in double quotes")
+                                  fix: "check the line; a field that holds a \(delimiterName) must be in double quotes")
             }
             let text: ArraySlice<UInt8>
             if textIndices.count == 1 {
@@ -162,7 +162,7 @@ enum DelimitedReader {
                         index += 1
                     }
                     guard closed else {
-                        throw recordError(path, line: openingLine, "unclosed quote (the quoted field opens here)",
+                        throw recordError(path, line: openingLine, "unclosed quote: the quoted field that opens on this line never closes",
                                           fix: "close the quote, or write a \" inside a quoted field as \"\"")
                     }
                     if let rewritten {

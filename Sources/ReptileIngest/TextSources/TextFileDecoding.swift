@@ -205,15 +205,6 @@ extension ArraySlice where Element == UInt8 {
 
     /// The bytes as a String. The bytes are valid UTF-8 (DecodedTextFile made sure of it).
     var text: String { String(decoding: self, as: UTF8.self) }
-
-    func firstIndex(of byte: UInt8, from start: Int) -> Int? {
-        var index = start
-        while index < endIndex {
-            if self[index] == byte { return index }
-            index += 1
-        }
-        return nil
-    }
 }
 
 /// "0xF0": how a byte is shown in messages.
