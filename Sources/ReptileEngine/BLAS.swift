@@ -1,0 +1,77 @@
+// The only file that talks to OpenBLAS. Everything else calls `matrixMultiply` and `BLAS`.
+import COpenBLAS
+
+/// C = alpha · op(A) · op(B) + beta · C, all row-major, through `cblas_sgemm`.
+///
+/// op(A) is `rows × inner`, op(B) is `inner × columns`, C is `rows × columns`. A is stored as
+/// `rows × inner` (or `inner × rows` when `transposeA`), B as `inner × columns` (or
+/// `columns × inner` when `transposeB`). beta = 1 accumulates, which is how backward passes add
+/// into gradient buffers without a temporary.
+func matrixMultiply(
+    _ a: UnsafePointer<Float>, transposeA: Bool = false,
+    _ b: UnsafePointer<Float>, transposeB: Bool = false,
+    into c: UnsafeMutablePointer<Float>,
+    rows: Int, columns: Int, inner: Int,
+    alpha: Float = 1, beta: Float = 0
+) {
+    precondition(rows >= 0 && columns >= 0 && inner >= 0,
+                 "matrixMultiply got negative sizes rows \(rows), columns \(columns), inner \(inner)")
+    if rows == 0 || columns == 0 { return }
+    if inner == 0 {
+        // sgemm with K = 0 only scales C; do it here so the result does not depend on the library.
+        for index in 0..<(rows * columns) { c[index] = beta == 0 ? 0 : beta * c[index] }
+        return
+    }
+    let leadingA = transposeA ? rows : inner
+    let leadingB = transposeB ? inner : columns
+    cblas_sgemm(CblasRowMajor,
+                transposeA ? CblasTrans : CblasNoTrans,
+                transposeB ? CblasTrans : CblasNoTrans,
+                blasInt(rows), blasInt(columns), blasInt(inner),
+                alpha, a, blasInt(leadingA), b, blasInt(leadingB),
+                beta, c, blasInt(columns))
+}
+
+/// Tensor-level product of two matrices: [m, k] · [k, n] → [m, n] (with optional transposes).
+public func matrixMultiply(_ a: Tensor, transposeA: Bool = false, _ b: Tensor, transposeB: Bool = false) -> Tensor {
+    precondition(a.rank == 2 && b.rank == 2,
+                 "matrixMultiply needs two matrices, got shapes \(a.shape) and \(b.shape)")
+    let rows = transposeA ? a.shape[1] : a.shape[0]
+    let inner = transposeA ? a.shape[0] : a.shape[1]
+    let innerB = transposeB ? b.shape[1] : b.shape[0]
+    let columns = transposeB ? b.shape[0] : b.shape[1]
+    precondition(inner == innerB,
+                 "matrixMultiply inner sizes differ: shapes \(a.shape)\(transposeA ? "ᵀ" : "") and \(b.shape)\(transposeB ? "ᵀ" : "")")
+    var result = Tensor(uninitializedShape: [rows, columns])
+    a.withUnsafeBufferPointer { aBuffer in
+        b.withUnsafeBufferPointer { bBuffer in
+            result.withUnsafeMutableBufferPointer { cBuffer in
+                matrixMultiply(aBuffer.baseAddress!, transposeA: transposeA, bBuffer.baseAddress!, transposeB: transposeB,
+                               into: cBuffer.baseAddress!, rows: rows, columns: columns, inner: inner)
+            }
+        }
+    }
+    return result
+}
+
+private func blasInt(_ value: Int) -> blasint {
+    precondition(value <= Int(blasint.max), "matrix size \(value) exceeds the BLAS integer range")
+    return blasint(value)
+}
+
+public enum BLAS {
+    /// OpenBLAS worker threads. Its threads spin after each call, so keep other parallel work off
+    /// the cores while it runs (PLATFORM.md §3).
+    public static func setThreadCount(_ count: Int) {
+        precondition(count >= 1, "BLAS thread count must be at least 1, got \(count)")
+        openblas_set_num_threads(Int32(count))
+    }
+
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+}
+
+/// sqrt that vectorises (the C builtin has no errno side effect); see PLATFORM.md §4.
+@inline(__always)
+func fastSquareRoot(_ value: Float) -> Float { reptile_sqrtf(value) }

@@ -1,0 +1,77 @@
+import Foundation
+
+// Losses, each fused with its own backward and averaged over the batch (PyTorch's "mean").
+
+/// Cross-entropy of logits [N, C] against class indices, with optional label smoothing: the target
+/// distribution is (1 − ε)·onehot + ε/C. Fused with softmax, so backward is (softmax − target) / N.
+public func crossEntropy(logits: Variable, labels: [Int], labelSmoothing: Float = 0) -> Variable {
+    precondition(logits.shape.count == 2, "crossEntropy needs logits [N, C], got shape \(logits.shape)")
+    let rows = logits.shape[0], classes = logits.shape[1]
+    precondition(labels.count == rows, "crossEntropy: \(labels.count) labels for logits of shape \(logits.shape)")
+    precondition(labelSmoothing >= 0 && labelSmoothing < 1, "label smoothing must be in [0, 1), got \(labelSmoothing)")
+    for label in labels {
+        precondition(label >= 0 && label < classes, "crossEntropy: label \(label) outside 0..<\(classes) for logits \(logits.shape)")
+    }
+    var logProbabilities = Tensor(uninitializedShape: logits.shape)
+    let logP = logProbabilities.mutablePointer
+    logSoftmaxRows(logits.value.readPointer, into: logP, rows: rows, width: classes)
+    let offTarget = labelSmoothing / Float(classes), onTarget = 1 - labelSmoothing + offTarget
+    var total: Double = 0
+    for row in 0..<rows {
+        var rowSum: Float = 0
+        if labelSmoothing > 0 {
+            for index in 0..<classes { rowSum += logP[row * classes + index] }
+        }
+        total -= Double(offTarget * rowSum + (onTarget - offTarget) * logP[row * classes + labels[row]])
+    }
+    let loss = Tensor(shape: [], values: [Float(total / Double(rows))])
+    return Variable(loss, parents: [logits]) { result in
+        let seed = result.gradient!.scalarValue / Float(rows)
+        let logP = logProbabilities.readPointer, dx = logits.gradientForAccumulation()
+        for row in 0..<rows {
+            for index in 0..<classes {
+                let target = index == labels[row] ? onTarget : offTarget
+                dx[row * classes + index] += seed * (expf(logP[row * classes + index]) - target)
+            }
+        }
+    }
+}
+
+/// Binary cross-entropy on logits, in the stable form max(x, 0) − x·t + log(1 + e^−|x|), averaged
+/// over all elements. Targets may be soft (any value in [0, 1]).
+public func binaryCrossEntropyWithLogits(logits: Variable, targets: Tensor) -> Variable {
+    precondition(targets.count == logits.value.count,
+                 "binaryCrossEntropyWithLogits: targets of shape \(targets.shape) for logits of shape \(logits.shape)")
+    let count = logits.value.count
+    let x = logits.value.readPointer, t = targets.readPointer
+    var total: Double = 0
+    for index in 0..<count {
+        let value = x[index]
+        total += Double(max(value, 0) - value * t[index] + log1pf(expf(-abs(value))))
+    }
+    let loss = Tensor(shape: [], values: [Float(total / Double(count))])
+    return Variable(loss, parents: [logits]) { result in
+        let seed = result.gradient!.scalarValue / Float(count)
+        let x = logits.value.readPointer, t = targets.readPointer, dx = logits.gradientForAccumulation()
+        for index in 0..<count { dx[index] += seed * (1 / (1 + expf(-x[index])) - t[index]) }
+    }
+}
+
+/// Mean squared error against constant targets of the same element count.
+public func meanSquaredError(_ predictions: Variable, targets: Tensor) -> Variable {
+    precondition(targets.count == predictions.value.count,
+                 "meanSquaredError: targets of shape \(targets.shape) for predictions of shape \(predictions.shape)")
+    let count = predictions.value.count
+    let x = predictions.value.readPointer, t = targets.readPointer
+    var total: Double = 0
+    for index in 0..<count {
+        let difference = Double(x[index] - t[index])
+        total += difference * difference
+    }
+    let loss = Tensor(shape: [], values: [Float(total / Double(count))])
+    return Variable(loss, parents: [predictions]) { result in
+        let seed = 2 * result.gradient!.scalarValue / Float(count)
+        let x = predictions.value.readPointer, t = targets.readPointer, dx = predictions.gradientForAccumulation()
+        for index in 0..<count { dx[index] += seed * (x[index] - t[index]) }
+    }
+}

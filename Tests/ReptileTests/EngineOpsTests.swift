@@ -1,0 +1,143 @@
+import Foundation
+import ReptileCore
+import Testing
+@testable import ReptileEngine
+
+@Suite struct EngineGradientCheckSelfTests {
+    /// x², with a backward that is off by `error` (relative): the check must catch it.
+    private func square(_ input: Variable, backwardError: Float) -> Variable {
+        var output = Tensor(uninitializedShape: input.shape)
+        for index in 0..<output.count { output[flatIndex: index] = input.value[flatIndex: index] * input.value[flatIndex: index] }
+        return Variable(output, parents: [input]) { result in
+            let dy = result.gradient!.readPointer, dx = input.gradientForAccumulation()
+            for index in 0..<result.value.count { dx[index] += dy[index] * 2 * input.value[flatIndex: index] * (1 + backwardError) }
+        }
+    }
+
+    @Test func aCorrectBackwardPassesAndAWrongOneFails() {
+        let x = randomVariable([3, 4], seed: 1)
+        expectGradientsMatch(gradientCheck([x]) { square($0[0], backwardError: 0) })
+        let wrong = gradientCheck([x]) { square($0[0], backwardError: 0.05) }
+        #expect(wrong.worstRelativeError > 0.04, "\(wrong)")
+    }
+}
+
+@Suite struct EngineTensorTests {
+    @Test func shapesValuesAndCopyOnWrite() {
+        let a = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        var b = a.reshaped([3, 2])
+        #expect(b.shape == [3, 2] && b.scalars == a.scalars)
+        b[flatIndex: 0] = 10
+        #expect(a[flatIndex: 0] == 1 && b[flatIndex: 0] == 10)
+        #expect(Tensor(zeros: [4]).scalars == [0, 0, 0, 0])
+        var random = SeededRandom(seed: 3), again = SeededRandom(seed: 3)
+        #expect(Tensor(normalShape: [5], random: &random).scalars == Tensor(normalShape: [5], random: &again).scalars)
+    }
+
+    @Test func matrixMultiplyAgreesWithLoopsForEveryTranspose() {
+        var random = SeededRandom(seed: 5)
+        let a = Tensor(normalShape: [3, 4], random: &random), b = Tensor(normalShape: [4, 5], random: &random)
+        func naive(_ x: Tensor, _ y: Tensor) -> [Float] {
+            var result = [Float](repeating: 0, count: 15)
+            for i in 0..<3 { for j in 0..<5 { for k in 0..<4 { result[i * 5 + j] += x[flatIndex: i * 4 + k] * y[flatIndex: k * 5 + j] } } }
+            return result
+        }
+        func transposed(_ t: Tensor) -> Tensor {
+            let rows = t.shape[0], columns = t.shape[1]
+            var result = Tensor(zeros: [columns, rows])
+            for i in 0..<rows { for j in 0..<columns { result[flatIndex: j * rows + i] = t[flatIndex: i * columns + j] } }
+            return result
+        }
+        let expected = naive(a, b)
+        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let product = matrixMultiply(transposeA ? transposed(a) : a, transposeA: transposeA,
+                                         transposeB ? transposed(b) : b, transposeB: transposeB)
+            #expect(product.shape == [3, 5])
+            for (got, want) in zip(product.scalars, expected) { #expect(abs(got - want) < 1e-5) }
+        }
+    }
+
+    @Test func storageIsReusedThroughThePool() {
+        let pool = StoragePool()
+        StoragePool.$current.withValue(pool) {
+            for _ in 0..<3 { _ = Tensor(zeros: [1000]) }
+            #expect(pool.freshAllocationCount == 1)
+        }
+    }
+}
+
+@Suite struct EngineElementwiseGradientTests {
+    @Test func arithmeticWithBroadcast() {
+        let a = randomVariable([3, 4], seed: 1), b = randomVariable([3, 4], seed: 2), bias = randomVariable([4], seed: 3)
+        expectGradientsMatch(gradientCheck([a, b]) { $0[0] + $0[1] })
+        expectGradientsMatch(gradientCheck([a, b]) { $0[0] - $0[1] })
+        expectGradientsMatch(gradientCheck([a, b]) { $0[0] * $0[1] })
+        expectGradientsMatch(gradientCheck([a, bias]) { $0[0] + $0[1] })
+        expectGradientsMatch(gradientCheck([a, bias]) { $0[0] * $0[1] })
+        expectGradientsMatch(gradientCheck([a]) { scale($0[0], by: -2.5) })
+        // The same input used twice accumulates both contributions.
+        expectGradientsMatch(gradientCheck([a]) { $0[0] * $0[0] + $0[0] })
+    }
+
+    @Test func activations() {
+        let x = randomVariable([4, 5], seed: 4, scale: 1.5, awayFromZero: 0.05)
+        expectGradientsMatch(gradientCheck([x]) { relu($0[0]) })
+        expectGradientsMatch(gradientCheck([x]) { leakyRelu($0[0], negativeSlope: 0.2) })
+        expectGradientsMatch(gradientCheck([x]) { tanh($0[0]) })
+        expectGradientsMatch(gradientCheck([x]) { sigmoid($0[0]) })
+        expectGradientsMatch(gradientCheck([x]) { gelu($0[0]) })
+    }
+
+    @Test func activationValues() {
+        let x = Variable(Tensor(shape: [4], values: [-2, -0.5, 0.5, 3]))
+        let expectedTanh = [-2, -0.5, 0.5, 3].map { Float(Foundation.tanh(Double($0))) }
+        for (got, want) in zip(tanh(x).value.scalars, expectedTanh) { #expect(abs(got - want) < 1e-6) }
+        #expect(relu(x).value.scalars == [0, 0, 0.5, 3])
+        #expect(leakyRelu(x, negativeSlope: 0.2).value.scalars == [-0.4, -0.1, 0.5, 3])
+        // GELU(1) = 0.8413447 (erf form).
+        #expect(abs(gelu(Variable(Tensor(shape: [1], values: [1]))).value.scalarValue - 0.8413447) < 1e-6)
+    }
+
+    @Test func softmaxAndLogSoftmax() {
+        let x = randomVariable([3, 5], seed: 6)
+        expectGradientsMatch(gradientCheck([x]) { softmax($0[0]) })
+        expectGradientsMatch(gradientCheck([x]) { logSoftmax($0[0]) })
+        let rows = softmax(Variable(Tensor(shape: [2, 3], values: [1, 2, 3, 1000, 1000, 1000]))).value.scalars
+        #expect(abs(rows[0] + rows[1] + rows[2] - 1) < 1e-6)
+        #expect(rows[3...].allSatisfy { abs($0 - 1.0 / 3) < 1e-6 }, "\(rows)")
+    }
+
+    @Test func reductionsReshapeAndConcat() {
+        let x = randomVariable([2, 3, 4], seed: 7), y = randomVariable([2, 2, 4], seed: 8)
+        expectGradientsMatch(gradientCheck([x]) { sum($0[0]) })
+        expectGradientsMatch(gradientCheck([x]) { mean($0[0]) })
+        for axis in 0..<3 {
+            expectGradientsMatch(gradientCheck([x]) { sum($0[0], alongAxis: axis) })
+            expectGradientsMatch(gradientCheck([x]) { mean($0[0], alongAxis: axis) })
+        }
+        expectGradientsMatch(gradientCheck([x]) { reshape($0[0], [6, -1]) * reshape($0[0], [6, 4]) })
+        expectGradientsMatch(gradientCheck([x, y]) { concat([$0[0], $0[1]], alongAxis: 1) })
+        let joined = concat([Variable(Tensor(shape: [2, 1], values: [1, 2])), Variable(Tensor(shape: [2, 2], values: [3, 4, 5, 6]))],
+                            alongAxis: 1)
+        #expect(joined.shape == [2, 3] && joined.value.scalars == [1, 3, 4, 2, 5, 6])
+    }
+
+    @Test func losses() {
+        let logits = randomVariable([4, 5], seed: 9)
+        let labels = [0, 3, 4, 1]
+        expectGradientsMatch(gradientCheck([logits]) { crossEntropy(logits: $0[0], labels: labels) })
+        expectGradientsMatch(gradientCheck([logits]) { crossEntropy(logits: $0[0], labels: labels, labelSmoothing: 0.1) })
+        var random = SeededRandom(seed: 10)
+        let targets = Tensor(uniformShape: [4, 5], in: 0...1, random: &random)
+        expectGradientsMatch(gradientCheck([logits]) { binaryCrossEntropyWithLogits(logits: $0[0], targets: targets) })
+        expectGradientsMatch(gradientCheck([logits]) { meanSquaredError($0[0], targets: targets) })
+
+        // Uniform logits: cross-entropy is log C, smoothed or not.
+        let uniform = Variable(Tensor(zeros: [2, 4]))
+        #expect(abs(crossEntropy(logits: uniform, labels: [1, 2]).value.scalarValue - logf(4)) < 1e-6)
+        #expect(abs(crossEntropy(logits: uniform, labels: [1, 2], labelSmoothing: 0.2).value.scalarValue - logf(4)) < 1e-6)
+        // BCE of logit 0 is log 2 whatever the target.
+        #expect(abs(binaryCrossEntropyWithLogits(logits: uniform, targets: Tensor(shape: [2, 4], repeating: 1))
+            .value.scalarValue - logf(2)) < 1e-6)
+    }
+}
