@@ -1,0 +1,149 @@
+import ReptileCore
+
+// Convolution over a batch as im2col + ONE GEMM per layer (not one per image), with the column
+// matrix cached for the weight gradient. Legend as in Im2Col.swift.
+
+/// 2-D convolution (cross-correlation, as PyTorch): input [B, C, H, W], weight [O, C, KH, KW],
+/// bias [O] → [B, O, OH, OW] with OH = (H + 2·padding − KH) / stride + 1.
+public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
+    precondition(input.shape.count == 4 && weight.shape.count == 4,
+                 "conv2d needs input [B, C, H, W] and weight [O, C, KH, KW], got \(input.shape) and \(weight.shape)")
+    precondition(input.shape[1] == weight.shape[1],
+                 "conv2d: input \(input.shape) has \(input.shape[1]) channels, weight \(weight.shape) expects \(weight.shape[1])")
+    let geometry = ConvolutionGeometry(
+        channels: input.shape[1], height: input.shape[2], width: input.shape[3],
+        kernelHeight: weight.shape[2], kernelWidth: weight.shape[3],
+        strideHeight: stride, strideWidth: stride, paddingHeight: padding, paddingWidth: padding)
+    geometry.validate(operation: "conv2d", inputShape: input.shape)
+    let output = convolution(input, weight: weight, bias: bias, geometry: geometry)
+    return output
+}
+
+/// The shared kernel of conv1d and conv2d: the weight is [O, C·KH·KW] in memory whatever its rank.
+func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry g: ConvolutionGeometry) -> Variable {
+    let batch = input.shape[0], outputChannels = weight.shape[0]
+    precondition(weight.value.count == outputChannels * g.columnRows,
+                 "convolution: weight \(weight.shape) does not match input \(input.shape)")
+    if let bias {
+        precondition(bias.shape == [outputChannels], "convolution: bias \(bias.shape) should be [\(outputChannels)]")
+    }
+    let positions = g.outputPositions, columnCount = batch * positions
+
+    var columns = Tensor(uninitializedShape: [g.columnRows, columnCount])
+    imageToColumns(input.value.readPointer, batch: batch, geometry: g, into: columns.mutablePointer)
+    // [O, B·L] = W [O, C·K·K] · columns [C·K·K, B·L]
+    var channelMajor = Tensor(uninitializedShape: [outputChannels, columnCount])
+    matrixMultiply(weight.value.readPointer, columns.readPointer, into: channelMajor.mutablePointer,
+                   rows: outputChannels, columns: columnCount, inner: g.columnRows)
+    let outputShape = input.shape.count == 3
+        ? [batch, outputChannels, g.outputWidth] : [batch, outputChannels, g.outputHeight, g.outputWidth]
+    var output = Tensor(uninitializedShape: outputShape)
+    swapLeadingAxes(channelMajor.readPointer, outer: outputChannels, middle: batch, inner: positions,
+                    into: output.mutablePointer)
+    if let bias { addChannelBias(bias.value.readPointer, to: output.mutablePointer, batch: batch,
+                                 channels: outputChannels, positions: positions) }
+
+    let parents = bias.map { [input, weight, $0] } ?? [input, weight]
+    return Variable(output, parents: parents) { result in
+        let dy = result.gradient!.readPointer
+        // dY [B, O, L] → [O, B·L], reusing the forward's buffer of that shape.
+        swapLeadingAxes(dy, outer: batch, middle: outputChannels, inner: positions, into: channelMajor.mutablePointer)
+        if weight.requiresGradient {
+            // dW [O, C·K·K] += dY [O, B·L] · columnsᵀ
+            matrixMultiply(channelMajor.readPointer, columns.readPointer, transposeB: true,
+                           into: weight.gradientForAccumulation(),
+                           rows: outputChannels, columns: g.columnRows, inner: columnCount, beta: 1)
+        }
+        if let bias, bias.requiresGradient {
+            addChannelSums(dy, to: bias.gradientForAccumulation(), batch: batch, channels: outputChannels, positions: positions)
+        }
+        if input.requiresGradient {
+            // dColumns [C·K·K, B·L] = Wᵀ · dY, written over the cached columns (no longer needed).
+            matrixMultiply(weight.value.readPointer, transposeA: true, channelMajor.readPointer,
+                           into: columns.mutablePointer, rows: g.columnRows, columns: columnCount, inner: outputChannels)
+            addColumnsToImage(columns.readPointer, batch: batch, geometry: g, into: input.gradientForAccumulation())
+        }
+    }
+}
+
+/// y[b, c, :] += bias[c]
+func addChannelBias(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, positions: Int) {
+    for image in 0..<batch {
+        for channel in 0..<channels {
+            let row = y + (image * channels + channel) * positions, value = bias[channel]
+            for index in 0..<positions { row[index] += value }
+        }
+    }
+}
+
+/// sums[c] += Σ over b and positions of dy[b, c, :]
+func addChannelSums(_ dy: UnsafePointer<Float>, to sums: UnsafeMutablePointer<Float>, batch: Int, channels: Int, positions: Int) {
+    for image in 0..<batch {
+        for channel in 0..<channels {
+            let row = dy + (image * channels + channel) * positions
+            var total: Float = 0
+            for index in 0..<positions { total += row[index] }
+            sums[channel] += total
+        }
+    }
+}
+
+/// 1-D convolution: input [B, C, T], weight [O, C, K], bias [O] → [B, O, (T + 2·padding − K) / stride + 1].
+public func conv1d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
+    precondition(input.shape.count == 3 && weight.shape.count == 3,
+                 "conv1d needs input [B, C, T] and weight [O, C, K], got \(input.shape) and \(weight.shape)")
+    precondition(input.shape[1] == weight.shape[1],
+                 "conv1d: input \(input.shape) has \(input.shape[1]) channels, weight \(weight.shape) expects \(weight.shape[1])")
+    let geometry = ConvolutionGeometry(
+        channels: input.shape[1], height: 1, width: input.shape[2],
+        kernelHeight: 1, kernelWidth: weight.shape[2],
+        strideHeight: 1, strideWidth: stride, paddingHeight: 0, paddingWidth: padding)
+    geometry.validate(operation: "conv1d", inputShape: input.shape)
+    return convolution(input, weight: weight, bias: bias, geometry: geometry)
+}
+
+/// Conv2d layer: weight [outputChannels, inputChannels, k, k] and bias, PyTorch's default init.
+public final class Conv2d: Layer {
+    public let weight: Variable
+    public let bias: Variable?
+    public let stride: Int, padding: Int
+
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                useBias: Bool = true, name: String, random: inout SeededRandom) {
+        let bound = 1 / Float(inputChannels * kernelSize * kernelSize).squareRoot()
+        weight = uniformParameter([outputChannels, inputChannels, kernelSize, kernelSize], bound: bound,
+                                  name: qualifiedName(name, "weight"), random: &random)
+        bias = useBias ? uniformParameter([outputChannels], bound: bound, name: qualifiedName(name, "bias"), random: &random) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var parameters: [Variable] { [weight] + (bias.map { [$0] } ?? []) }
+
+    public func callAsFunction(_ input: Variable) -> Variable {
+        conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+}
+
+/// Conv1d layer over [B, C, T]: weight [outputChannels, inputChannels, k] and bias.
+public final class Conv1d: Layer {
+    public let weight: Variable
+    public let bias: Variable?
+    public let stride: Int, padding: Int
+
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                useBias: Bool = true, name: String, random: inout SeededRandom) {
+        let bound = 1 / Float(inputChannels * kernelSize).squareRoot()
+        weight = uniformParameter([outputChannels, inputChannels, kernelSize], bound: bound,
+                                  name: qualifiedName(name, "weight"), random: &random)
+        bias = useBias ? uniformParameter([outputChannels], bound: bound, name: qualifiedName(name, "bias"), random: &random) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var parameters: [Variable] { [weight] + (bias.map { [$0] } ?? []) }
+
+    public func callAsFunction(_ input: Variable) -> Variable {
+        conv1d(input, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+}

@@ -1,0 +1,96 @@
+import ReptileCore
+
+// Transposed convolution: the adjoint of conv2d, as one GEMM over the batch followed by col2im.
+// The matching conv2d maps the output image [O, OH, OW] back to the input's H×W grid.
+
+/// input [B, C, H, W], weight [C, O, K, K] (PyTorch layout), bias [O]
+/// → [B, O, OH, OW] with OH = (H − 1)·stride − 2·padding + K.
+public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
+    precondition(input.shape.count == 4 && weight.shape.count == 4,
+                 "convTranspose2d needs input [B, C, H, W] and weight [C, O, K, K], got \(input.shape) and \(weight.shape)")
+    precondition(input.shape[1] == weight.shape[0],
+                 "convTranspose2d: input \(input.shape) has \(input.shape[1]) channels, weight \(weight.shape) expects \(weight.shape[0])")
+    let batch = input.shape[0], inputChannels = input.shape[1], height = input.shape[2], width = input.shape[3]
+    let outputChannels = weight.shape[1], kernelHeight = weight.shape[2], kernelWidth = weight.shape[3]
+    let outputHeight = (height - 1) * stride - 2 * padding + kernelHeight
+    let outputWidth = (width - 1) * stride - 2 * padding + kernelWidth
+    precondition(stride > 0 && padding >= 0 && outputHeight > 0 && outputWidth > 0,
+                 "convTranspose2d: stride \(stride), padding \(padding) and weight \(weight.shape) give no output for input \(input.shape)")
+    // The conv2d from the output image back to the input grid: its output positions are H×W.
+    let geometry = ConvolutionGeometry(
+        channels: outputChannels, height: outputHeight, width: outputWidth,
+        kernelHeight: kernelHeight, kernelWidth: kernelWidth,
+        strideHeight: stride, strideWidth: stride, paddingHeight: padding, paddingWidth: padding)
+    assert(geometry.outputHeight == height && geometry.outputWidth == width)
+    if let bias {
+        precondition(bias.shape == [outputChannels], "convTranspose2d: bias \(bias.shape) should be [\(outputChannels)]")
+    }
+    let positions = height * width, columnCount = batch * positions
+
+    // x [B, C, H·W] → [C, B·H·W], kept for the weight gradient.
+    var inputChannelMajor = Tensor(uninitializedShape: [inputChannels, columnCount])
+    swapLeadingAxes(input.value.readPointer, outer: batch, middle: inputChannels, inner: positions,
+                    into: inputChannelMajor.mutablePointer)
+    // columns [O·K·K, B·H·W] = Wᵀ (W viewed as [C, O·K·K]) · x
+    var columns = Tensor(uninitializedShape: [geometry.columnRows, columnCount])
+    matrixMultiply(weight.value.readPointer, transposeA: true, inputChannelMajor.readPointer, into: columns.mutablePointer,
+                   rows: geometry.columnRows, columns: columnCount, inner: inputChannels)
+    var output = Tensor(zeros: [batch, outputChannels, outputHeight, outputWidth])
+    addColumnsToImage(columns.readPointer, batch: batch, geometry: geometry, into: output.mutablePointer)
+    if let bias { addChannelBias(bias.value.readPointer, to: output.mutablePointer, batch: batch,
+                                 channels: outputChannels, positions: outputHeight * outputWidth) }
+
+    let parents = bias.map { [input, weight, $0] } ?? [input, weight]
+    return Variable(output, parents: parents) { result in
+        let dy = result.gradient!.readPointer
+        // dColumns = im2col(dY), into the forward's buffer of the same shape.
+        imageToColumns(dy, batch: batch, geometry: geometry, into: columns.mutablePointer)
+        if weight.requiresGradient {
+            // dW [C, O·K·K] += x [C, B·H·W] · dColumnsᵀ
+            matrixMultiply(inputChannelMajor.readPointer, columns.readPointer, transposeB: true,
+                           into: weight.gradientForAccumulation(),
+                           rows: inputChannels, columns: geometry.columnRows, inner: columnCount, beta: 1)
+        }
+        if let bias, bias.requiresGradient {
+            addChannelSums(dy, to: bias.gradientForAccumulation(), batch: batch, channels: outputChannels,
+                           positions: outputHeight * outputWidth)
+        }
+        if input.requiresGradient {
+            // dx [C, B·H·W] = W [C, O·K·K] · dColumns, then back to [B, C, H, W].
+            matrixMultiply(weight.value.readPointer, columns.readPointer, into: inputChannelMajor.mutablePointer,
+                           rows: inputChannels, columns: columnCount, inner: geometry.columnRows)
+            let dx = input.gradientForAccumulation(), source = inputChannelMajor.readPointer
+            for image in 0..<batch {
+                for channel in 0..<inputChannels {
+                    let from = source + (channel * batch + image) * positions
+                    let to = dx + (image * inputChannels + channel) * positions
+                    for index in 0..<positions { to[index] += from[index] }
+                }
+            }
+        }
+    }
+}
+
+/// ConvTranspose2d layer: weight [inputChannels, outputChannels, k, k] and bias; PyTorch's
+/// default init, whose fan-in is outputChannels·k·k for this layout.
+public final class ConvTranspose2d: Layer {
+    public let weight: Variable
+    public let bias: Variable?
+    public let stride: Int, padding: Int
+
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                useBias: Bool = true, name: String, random: inout SeededRandom) {
+        let bound = 1 / Float(outputChannels * kernelSize * kernelSize).squareRoot()
+        weight = uniformParameter([inputChannels, outputChannels, kernelSize, kernelSize], bound: bound,
+                                  name: qualifiedName(name, "weight"), random: &random)
+        bias = useBias ? uniformParameter([outputChannels], bound: bound, name: qualifiedName(name, "bias"), random: &random) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var parameters: [Variable] { [weight] + (bias.map { [$0] } ?? []) }
+
+    public func callAsFunction(_ input: Variable) -> Variable {
+        convTranspose2d(input, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+}
