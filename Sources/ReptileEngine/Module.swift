@@ -6,12 +6,15 @@ import ReptileCore
 /// lists what it owns, as micrograd's `parameters()` does.
 public protocol Layer: AnyObject {
     var parameters: [Variable] { get }
+    /// State that is saved with the parameters but not trained (batch-norm running statistics).
+    var buffers: [Variable] { get }
     /// Training mode by default; evaluation freezes batch-norm statistics and turns dropout off.
     func setTraining(_ training: Bool)
 }
 
 extension Layer {
     public func setTraining(_ training: Bool) {}
+    public var buffers: [Variable] { [] }
 
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 

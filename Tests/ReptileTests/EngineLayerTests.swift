@@ -99,3 +99,96 @@ import Testing
         #expect(deconv.weight.shape == [4, 2, 4, 4])
     }
 }
+
+@Suite struct EngineNormalizationTests {
+    @Test func batchNormTrainingGradientsFor4DAnd2DInputs() {
+        let statistics = RunningStatistics(channels: 3, momentum: 0.1, name: "bn")
+        let x = randomVariable([4, 3, 2, 3], seed: 1, scale: 2), gamma = randomVariable([3], seed: 2), beta = randomVariable([3], seed: 3)
+        expectGradientsMatch(gradientCheck([x, gamma, beta]) {
+            batchNorm($0[0], scale: $0[1], shift: $0[2], statistics: statistics, training: true)
+        })
+        let flat = randomVariable([5, 3], seed: 4)
+        expectGradientsMatch(gradientCheck([flat, gamma, beta]) {
+            batchNorm($0[0], scale: $0[1], shift: $0[2], statistics: statistics, training: true)
+        })
+    }
+
+    @Test func batchNormEvaluationGradients() {
+        let statistics = RunningStatistics(channels: 3, momentum: 0.1, name: "bn")
+        statistics.mean.value = Tensor(shape: [3], values: [0.5, -1, 2])
+        statistics.variance.value = Tensor(shape: [3], values: [2, 0.5, 1.5])
+        let x = randomVariable([2, 3, 2, 2], seed: 5), gamma = randomVariable([3], seed: 6), beta = randomVariable([3], seed: 7)
+        expectGradientsMatch(gradientCheck([x, gamma, beta]) {
+            batchNorm($0[0], scale: $0[1], shift: $0[2], statistics: statistics, training: false)
+        })
+    }
+
+    @Test func batchNormNormalizesAndTracksRunningStatistics() {
+        let layer = BatchNorm(featureCount: 2, name: "generator.bn1")
+        #expect(layer.buffers.map { $0.name } == ["generator.bn1.running_mean", "generator.bn1.running_var"])
+        #expect(layer.parameters.map { $0.name } == ["generator.bn1.weight", "generator.bn1.bias"])
+        // Channel 0 holds 1, 2, 3, 4; channel 1 holds 10, 10, 10, 10.
+        let x = Variable(Tensor(shape: [2, 2, 2], values: [1, 2, 10, 10, 3, 4, 10, 10]))
+        let y = layer(x).value.scalars
+        let variance: Float = 1.25
+        let rstd: Float = 1 / (variance + 1e-5).squareRoot()
+        let expected: [Float] = [-1.5, -0.5, 0, 0, 0.5, 1.5, 0, 0].map { $0 * rstd }
+        for (got, want) in zip(y, expected) { #expect(abs(got - want) < 1e-5) }
+        // Running mean 0.9·0 + 0.1·mean; running variance uses the unbiased estimate (5/3 for channel 0).
+        let runningMean = layer.statistics.mean.value.scalars, runningVariance = layer.statistics.variance.value.scalars
+        #expect(abs(runningMean[0] - 0.25) < 1e-6 && abs(runningMean[1] - 1.0) < 1e-6)
+        let expectedVariance: Float = 0.9 + 0.1 * 5 / 3
+        #expect(abs(runningVariance[0] - expectedVariance) < 1e-6 && abs(runningVariance[1] - 0.9) < 1e-6)
+        layer.setTraining(false)
+        let evaluated = layer(x).value.scalars
+        let expectedFirst: Float = 0.75 / (runningVariance[0] + 1e-5).squareRoot()
+        #expect(abs(evaluated[0] - expectedFirst) < 1e-5)
+    }
+
+    @Test func layerNormGradients() {
+        let x = randomVariable([3, 2, 5], seed: 8), gamma = randomVariable([5], seed: 9), beta = randomVariable([5], seed: 10)
+        expectGradientsMatch(gradientCheck([x, gamma, beta]) { layerNorm($0[0], scale: $0[1], shift: $0[2]) })
+    }
+}
+
+@Suite struct EngineIndexingTests {
+    @Test func maxPoolValuesAndGradients() {
+        let x = Variable(Tensor(shape: [1, 1, 2, 4], values: [1, 5, 2, 0, 3, 4, 8, 7]))
+        #expect(maxPool2d(x, kernelSize: 2).value.scalars == [5, 8])
+        // Distinct values 0.1 apart, so a step of 0.01 never changes which element is the maximum.
+        var random = SeededRandom(seed: 11)
+        var values: [Float] = []
+        for index in 0..<(2 * 3 * 6 * 4) { values.append(Float(index) * 0.1 - 7) }
+        random.shuffle(&values)
+        let input = Variable(Tensor(shape: [2, 3, 6, 4], values: values), requiresGradient: true)
+        expectGradientsMatch(gradientCheck([input], elementsPerInput: 60) { maxPool2d($0[0], kernelSize: 2) })
+        expectGradientsMatch(gradientCheck([input], elementsPerInput: 60) { maxPool2d($0[0], kernelSize: 3, stride: 1) })
+    }
+
+    @Test func dropoutIsSeededScaledAndCheckable() {
+        let x = randomVariable([4, 50], seed: 12)
+        var first = SeededRandom(seed: 3), second = SeededRandom(seed: 3)
+        let a = dropout(x, probability: 0.5, random: &first).value.scalars
+        let b = dropout(x, probability: 0.5, random: &second).value.scalars
+        #expect(a == b)
+        let zeros = a.filter { $0 == 0 }.count
+        #expect(zeros > 60 && zeros < 140)
+        for (kept, original) in zip(a, x.value.scalars) where kept != 0 { #expect(kept == original * 2) }
+        expectGradientsMatch(gradientCheck([x]) {
+            var random = SeededRandom(seed: 4)
+            return dropout($0[0], probability: 0.3, random: &random)
+        })
+        let layer = Dropout(probability: 0.5)
+        layer.setTraining(false)
+        #expect(layer(x, random: &first).value.scalars == x.value.scalars)
+    }
+
+    @Test func embeddingLooksUpAndScattersRepeatedIndices() {
+        let table = randomVariable([6, 3], seed: 13)
+        let indices = [1, 4, 1, 0, 5, 1]
+        let rows = embedding(indices, indexShape: [2, 3], weight: table)
+        #expect(rows.shape == [2, 3, 3])
+        #expect(Array(rows.value.scalars[0..<3]) == Array(table.value.scalars[3..<6]))
+        expectGradientsMatch(gradientCheck([table]) { embedding(indices, indexShape: [2, 3], weight: $0[0]) })
+    }
+}

@@ -1,0 +1,243 @@
+import ReptileCore
+
+// Batch-norm and layer-norm as fused forward/backward pairs that cache the normalised input x̂
+// and the reciprocal standard deviation (llm.c's layernorm shape).
+
+/// Running statistics of a batch-norm layer, updated in training and used in evaluation.
+public final class RunningStatistics {
+    public var mean: Variable
+    public var variance: Variable
+    public let momentum: Float
+
+    init(channels: Int, momentum: Float, name: String) {
+        mean = Variable(Tensor(zeros: [channels]), name: qualifiedName(name, "running_mean"))
+        variance = Variable(Tensor(shape: [channels], repeating: 1), name: qualifiedName(name, "running_var"))
+        self.momentum = momentum
+    }
+}
+
+/// Batch normalisation over [N, C] or [N, C, spatial…], per channel C.
+/// Training: batch statistics (biased variance), and the running statistics move towards them
+/// with `momentum` (the unbiased variance, as PyTorch). Evaluation: the running statistics.
+public func batchNorm(_ input: Variable, scale: Variable, shift: Variable, statistics: RunningStatistics,
+                      training: Bool, epsilon: Float = 1e-5) -> Variable {
+    precondition(input.shape.count >= 2, "batchNorm needs [N, C, …], got \(input.shape)")
+    let batch = input.shape[0], channels = input.shape[1], positions = input.shape[2...].reduce(1, *)
+    precondition(scale.shape == [channels] && shift.shape == [channels],
+                 "batchNorm: scale \(scale.shape) and shift \(shift.shape) should be [\(channels)] for input \(input.shape)")
+    let reductionCount = batch * positions
+    precondition(!training || reductionCount > 1, "batchNorm in training needs more than one value per channel, input \(input.shape)")
+    let x = input.value.readPointer
+
+    var mean = [Float](repeating: 0, count: channels), reciprocalDeviation = [Float](repeating: 0, count: channels)
+    if training {
+        var variance = [Float](repeating: 0, count: channels)
+        for channel in 0..<channels {
+            var total: Double = 0
+            for image in 0..<batch {
+                let row = x + (image * channels + channel) * positions
+                var rowTotal: Float = 0
+                for index in 0..<positions { rowTotal += row[index] }
+                total += Double(rowTotal)
+            }
+            let channelMean = Float(total / Double(reductionCount))
+            // Second pass around the mean: no cancellation, unlike E[x²] − E[x]².
+            var squares: Double = 0
+            for image in 0..<batch {
+                let row = x + (image * channels + channel) * positions
+                var rowSquares: Float = 0
+                for index in 0..<positions {
+                    let centred = row[index] - channelMean
+                    rowSquares += centred * centred
+                }
+                squares += Double(rowSquares)
+            }
+            mean[channel] = channelMean
+            variance[channel] = Float(squares / Double(reductionCount))
+        }
+        let momentum = statistics.momentum, correction = Float(reductionCount) / Float(reductionCount - 1)
+        let runningMean = statistics.mean.value.mutablePointer, runningVariance = statistics.variance.value.mutablePointer
+        for channel in 0..<channels {
+            reciprocalDeviation[channel] = 1 / fastSquareRoot(variance[channel] + epsilon)
+            runningMean[channel] = (1 - momentum) * runningMean[channel] + momentum * mean[channel]
+            runningVariance[channel] = (1 - momentum) * runningVariance[channel] + momentum * variance[channel] * correction
+        }
+    } else {
+        let runningMean = statistics.mean.value.readPointer, runningVariance = statistics.variance.value.readPointer
+        for channel in 0..<channels {
+            mean[channel] = runningMean[channel]
+            reciprocalDeviation[channel] = 1 / fastSquareRoot(runningVariance[channel] + epsilon)
+        }
+    }
+
+    var normalized = Tensor(uninitializedShape: input.shape)
+    var output = Tensor(uninitializedShape: input.shape)
+    let xHat = normalized.mutablePointer, y = output.mutablePointer
+    let gamma = scale.value.readPointer, beta = shift.value.readPointer
+    for image in 0..<batch {
+        for channel in 0..<channels {
+            let offset = (image * channels + channel) * positions
+            let channelMean = mean[channel], rstd = reciprocalDeviation[channel]
+            let channelScale = gamma[channel], channelShift = beta[channel]
+            for index in offset..<(offset + positions) {
+                let value = (x[index] - channelMean) * rstd
+                xHat[index] = value
+                y[index] = value * channelScale + channelShift
+            }
+        }
+    }
+
+    return Variable(output, parents: [input, scale, shift]) { result in
+        let dy = result.gradient!.readPointer, xHat = normalized.readPointer, gamma = scale.value.readPointer
+        // Σ dy and Σ dy·x̂ per channel: the shift and scale gradients, and the terms of dx.
+        var shiftGradient = [Float](repeating: 0, count: channels), scaleGradient = [Float](repeating: 0, count: channels)
+        for image in 0..<batch {
+            for channel in 0..<channels {
+                let offset = (image * channels + channel) * positions
+                var sumGradient: Float = 0, sumGradientTimesNormalized: Float = 0
+                for index in offset..<(offset + positions) {
+                    sumGradient += dy[index]
+                    sumGradientTimesNormalized += dy[index] * xHat[index]
+                }
+                shiftGradient[channel] += sumGradient
+                scaleGradient[channel] += sumGradientTimesNormalized
+            }
+        }
+        if scale.requiresGradient {
+            let dGamma = scale.gradientForAccumulation()
+            for channel in 0..<channels { dGamma[channel] += scaleGradient[channel] }
+        }
+        if shift.requiresGradient {
+            let dBeta = shift.gradientForAccumulation()
+            for channel in 0..<channels { dBeta[channel] += shiftGradient[channel] }
+        }
+        guard input.requiresGradient else { return }
+        let dx = input.gradientForAccumulation()
+        let inverseCount = 1 / Float(reductionCount)
+        for image in 0..<batch {
+            for channel in 0..<channels {
+                let offset = (image * channels + channel) * positions
+                let factor = gamma[channel] * reciprocalDeviation[channel]
+                if training {
+                    // dx = γ·rstd · (dy − mean(dy) − x̂·mean(dy·x̂)): the batch statistics depend on x too.
+                    let meanGradient = shiftGradient[channel] * inverseCount
+                    let meanGradientTimesNormalized = scaleGradient[channel] * inverseCount
+                    for index in offset..<(offset + positions) {
+                        dx[index] += factor * (dy[index] - meanGradient - xHat[index] * meanGradientTimesNormalized)
+                    }
+                } else {
+                    for index in offset..<(offset + positions) { dx[index] += factor * dy[index] }
+                }
+            }
+        }
+    }
+}
+
+/// Batch-norm layer: scale (γ, init 1) and shift (β, init 0) per channel, running statistics with
+/// momentum 0.1, epsilon 1e-5 (PyTorch's defaults).
+public final class BatchNorm: Layer {
+    public let scale: Variable
+    public let shift: Variable
+    public let statistics: RunningStatistics
+    public let epsilon: Float
+    public private(set) var isTraining = true
+
+    public init(featureCount: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, name: String) {
+        scale = Variable(parameter: Tensor(shape: [featureCount], repeating: 1), name: qualifiedName(name, "weight"))
+        shift = Variable(parameter: Tensor(zeros: [featureCount]), name: qualifiedName(name, "bias"))
+        statistics = RunningStatistics(channels: featureCount, momentum: momentum, name: name)
+        self.epsilon = epsilon
+    }
+
+    public var parameters: [Variable] { [scale, shift] }
+    public var buffers: [Variable] { [statistics.mean, statistics.variance] }
+    public func setTraining(_ training: Bool) { isTraining = training }
+
+    public func callAsFunction(_ input: Variable) -> Variable {
+        batchNorm(input, scale: scale, shift: shift, statistics: statistics, training: isTraining, epsilon: epsilon)
+    }
+}
+
+/// Layer normalisation over the last dimension D: input [..., D], scale and shift [D].
+public func layerNorm(_ input: Variable, scale: Variable, shift: Variable, epsilon: Float = 1e-5) -> Variable {
+    let width = input.shape.last ?? 0
+    precondition(width > 0 && scale.shape == [width] && shift.shape == [width],
+                 "layerNorm: scale \(scale.shape) and shift \(shift.shape) should be [\(width)] for input \(input.shape)")
+    let rows = input.value.count / width
+    var normalized = Tensor(uninitializedShape: input.shape)
+    var output = Tensor(uninitializedShape: input.shape)
+    var reciprocalDeviation = [Float](repeating: 0, count: rows)
+    let x = input.value.readPointer, xHat = normalized.mutablePointer, y = output.mutablePointer
+    let gamma = scale.value.readPointer, beta = shift.value.readPointer
+    for row in 0..<rows {
+        let offset = row * width
+        var total: Float = 0
+        for index in 0..<width { total += x[offset + index] }
+        let rowMean = total / Float(width)
+        var squares: Float = 0
+        for index in 0..<width {
+            let centred = x[offset + index] - rowMean
+            squares += centred * centred
+        }
+        let rstd = 1 / fastSquareRoot(squares / Float(width) + epsilon)
+        reciprocalDeviation[row] = rstd
+        for index in 0..<width {
+            let value = (x[offset + index] - rowMean) * rstd
+            xHat[offset + index] = value
+            y[offset + index] = value * gamma[index] + beta[index]
+        }
+    }
+    return Variable(output, parents: [input, scale, shift]) { result in
+        let dy = result.gradient!.readPointer, xHat = normalized.readPointer, gamma = scale.value.readPointer
+        let dGamma = scale.requiresGradient ? scale.gradientForAccumulation() : nil
+        let dBeta = shift.requiresGradient ? shift.gradientForAccumulation() : nil
+        let dx = input.requiresGradient ? input.gradientForAccumulation() : nil
+        for row in 0..<rows {
+            let offset = row * width
+            var meanGradient: Float = 0, meanGradientTimesNormalized: Float = 0
+            for index in 0..<width {
+                let normalizedGradient = dy[offset + index] * gamma[index]
+                meanGradient += normalizedGradient
+                meanGradientTimesNormalized += normalizedGradient * xHat[offset + index]
+            }
+            meanGradient /= Float(width)
+            meanGradientTimesNormalized /= Float(width)
+            if let dGamma, let dBeta {
+                for index in 0..<width {
+                    dGamma[index] += dy[offset + index] * xHat[offset + index]
+                    dBeta[index] += dy[offset + index]
+                }
+            } else if let dGamma {
+                for index in 0..<width { dGamma[index] += dy[offset + index] * xHat[offset + index] }
+            } else if let dBeta {
+                for index in 0..<width { dBeta[index] += dy[offset + index] }
+            }
+            if let dx {
+                let rstd = reciprocalDeviation[row]
+                for index in 0..<width {
+                    let normalizedGradient = dy[offset + index] * gamma[index]
+                    dx[offset + index] += rstd * (normalizedGradient - meanGradient - xHat[offset + index] * meanGradientTimesNormalized)
+                }
+            }
+        }
+    }
+}
+
+/// Layer-norm layer: scale (init 1) and shift (init 0) over the last dimension.
+public final class LayerNorm: Layer {
+    public let scale: Variable
+    public let shift: Variable
+    public let epsilon: Float
+
+    public init(featureCount: Int, epsilon: Float = 1e-5, name: String) {
+        scale = Variable(parameter: Tensor(shape: [featureCount], repeating: 1), name: qualifiedName(name, "weight"))
+        shift = Variable(parameter: Tensor(zeros: [featureCount]), name: qualifiedName(name, "bias"))
+        self.epsilon = epsilon
+    }
+
+    public var parameters: [Variable] { [scale, shift] }
+
+    public func callAsFunction(_ input: Variable) -> Variable {
+        layerNorm(input, scale: scale, shift: shift, epsilon: epsilon)
+    }
+}
