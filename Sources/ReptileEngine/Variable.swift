@@ -28,9 +28,11 @@ public final class Variable {
         self.backwardFunction = nil
     }
 
-    /// A parameter: a named leaf that receives gradients.
+    /// A parameter: a named leaf that receives gradients. Its gradient buffer exists from the
+    /// start, so no training step (the first included) allocates one mid-way.
     public convenience init(parameter value: Tensor, name: String) {
         self.init(value, name: name, requiresGradient: true)
+        gradient = Tensor(zeros: value.shape)
     }
 
     /// The result of an op. The backward closure is kept only when some input needs a gradient,
