@@ -1,0 +1,53 @@
+import ReptileCore
+
+/// The image classifier of workload W4: two conv-conv-pool blocks and a two-layer head.
+/// [1, 28, 28] → 32, 32, pool → 64, 64, pool → 3136 → 128 → classCount.
+public final class ConvolutionalClassifier: Layer {
+    let convolutions: [Conv2d]
+    let hidden: Linear
+    let output: Linear
+
+    public init(inputChannels: Int = 1, imageSize: Int = 28, classCount: Int = 10, name: String = "classifier",
+                random: inout SeededRandom) {
+        let channels = [(inputChannels, 32), (32, 32), (32, 64), (64, 64)]
+        convolutions = channels.enumerated().map { index, pair in
+            Conv2d(inputChannels: pair.0, outputChannels: pair.1, kernelSize: 3, padding: 1,
+                   name: qualifiedName(name, "conv\(index + 1)"), random: &random)
+        }
+        let pooledSize = imageSize / 4
+        hidden = Linear(inputSize: 64 * pooledSize * pooledSize, outputSize: 128, name: qualifiedName(name, "fc1"), random: &random)
+        output = Linear(inputSize: 128, outputSize: classCount, name: qualifiedName(name, "fc2"), random: &random)
+    }
+
+    public var parameters: [Variable] { convolutions.flatMap(\.parameters) + hidden.parameters + output.parameters }
+
+    /// images [B, C, H, W] → class logits [B, classCount].
+    public func callAsFunction(_ images: Variable) -> Variable {
+        var x = relu(convolutions[1](relu(convolutions[0](images))))
+        x = maxPool2d(x, kernelSize: 2)
+        x = relu(convolutions[3](relu(convolutions[2](x))))
+        x = maxPool2d(x, kernelSize: 2)
+        return output(relu(hidden(reshape(x, [images.shape[0], -1]))))
+    }
+}
+
+/// Cross-entropy training with Adam (lr 1e-3), one step per batch.
+public final class ClassifierTrainer {
+    public let model: ConvolutionalClassifier
+    public let optimizer: Adam
+
+    public init(model: ConvolutionalClassifier, learningRate: Float = 1e-3) {
+        self.model = model
+        optimizer = Adam(parameters: model.parameters, learningRate: learningRate)
+    }
+
+    /// One forward, backward and update; returns the batch loss.
+    @discardableResult
+    public func step(images: Tensor, labels: [Int]) -> Float {
+        optimizer.zeroGradients()
+        let loss = crossEntropy(logits: model(Variable(images)), labels: labels)
+        loss.backward()
+        optimizer.step()
+        return loss.value.scalarValue
+    }
+}
