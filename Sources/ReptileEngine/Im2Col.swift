@@ -39,29 +39,35 @@ struct ConvolutionGeometry: Equatable {
 /// Fills `columns` [C·KH·KW, B·L] from `images` [B, C, H, W].
 func imageToColumns(_ images: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
                     into columns: UnsafeMutablePointer<Float>) {
-    let positions = g.outputPositions, rowLength = batch * positions
-    for channel in 0..<g.channels {
+    // Sizes in locals: the geometry's computed sizes divide, and this loop nest is hot.
+    let outputHeight = g.outputHeight, outputWidth = g.outputWidth, positions = outputHeight * outputWidth
+    let height = g.height, width = g.width, imageArea = height * width, channels = g.channels
+    let strideHeight = g.strideHeight, strideWidth = g.strideWidth, paddingHeight = g.paddingHeight
+    let rowLength = batch * positions
+    for channel in 0..<channels {
         for ky in 0..<g.kernelHeight {
             for kx in 0..<g.kernelWidth {
                 let row = (channel * g.kernelHeight + ky) * g.kernelWidth + kx
                 let valid = g.validOutputColumns(kernelColumn: kx)
+                let first = valid.lowerBound, end = valid.upperBound, shift = kx - g.paddingWidth
                 for image in 0..<batch {
-                    let source = images + (image * g.channels + channel) * g.height * g.width
-                    for oy in 0..<g.outputHeight {
-                        let destination = columns + row * rowLength + image * positions + oy * g.outputWidth
-                        let iy = oy * g.strideHeight - g.paddingHeight + ky
-                        guard iy >= 0 && iy < g.height else {
-                            destination.update(repeating: 0, count: g.outputWidth)
-                            continue
-                        }
-                        let sourceRow = source + iy * g.width + kx - g.paddingWidth
-                        for ox in 0..<valid.lowerBound { destination[ox] = 0 }
-                        if g.strideWidth == 1 {
-                            for ox in valid { destination[ox] = sourceRow[ox] }
+                    let source = images + (image * channels + channel) * imageArea
+                    var destination = columns + row * rowLength + image * positions
+                    for oy in 0..<outputHeight {
+                        let iy = oy * strideHeight - paddingHeight + ky
+                        if iy < 0 || iy >= height {
+                            destination.update(repeating: 0, count: outputWidth)
                         } else {
-                            for ox in valid { destination[ox] = sourceRow[ox * g.strideWidth] }
+                            let sourceRow = source + iy * width + shift
+                            for ox in 0..<first { destination[ox] = 0 }
+                            if strideWidth == 1 {
+                                for ox in first..<end { destination[ox] = sourceRow[ox] }
+                            } else {
+                                for ox in first..<end { destination[ox] = sourceRow[ox * strideWidth] }
+                            }
+                            for ox in end..<outputWidth { destination[ox] = 0 }
                         }
-                        for ox in valid.upperBound..<g.outputWidth { destination[ox] = 0 }
+                        destination += outputWidth
                     }
                 }
             }
@@ -72,20 +78,30 @@ func imageToColumns(_ images: UnsafePointer<Float>, batch: Int, geometry g: Conv
 /// Adds `columns` [C·KH·KW, B·L] back into `images` [B, C, H, W] (the adjoint of imageToColumns).
 func addColumnsToImage(_ columns: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
                        into images: UnsafeMutablePointer<Float>) {
-    let positions = g.outputPositions, rowLength = batch * positions
-    for channel in 0..<g.channels {
+    let outputHeight = g.outputHeight, outputWidth = g.outputWidth, positions = outputHeight * outputWidth
+    let height = g.height, width = g.width, imageArea = height * width, channels = g.channels
+    let strideHeight = g.strideHeight, strideWidth = g.strideWidth, paddingHeight = g.paddingHeight
+    let rowLength = batch * positions
+    for channel in 0..<channels {
         for ky in 0..<g.kernelHeight {
             for kx in 0..<g.kernelWidth {
                 let row = (channel * g.kernelHeight + ky) * g.kernelWidth + kx
                 let valid = g.validOutputColumns(kernelColumn: kx)
+                let first = valid.lowerBound, end = valid.upperBound, shift = kx - g.paddingWidth
                 for image in 0..<batch {
-                    let destination = images + (image * g.channels + channel) * g.height * g.width
-                    for oy in 0..<g.outputHeight {
-                        let iy = oy * g.strideHeight - g.paddingHeight + ky
-                        guard iy >= 0 && iy < g.height else { continue }
-                        let source = columns + row * rowLength + image * positions + oy * g.outputWidth
-                        let destinationRow = destination + iy * g.width + kx - g.paddingWidth
-                        for ox in valid { destinationRow[ox * g.strideWidth] += source[ox] }
+                    let destination = images + (image * channels + channel) * imageArea
+                    var source = columns + row * rowLength + image * positions
+                    for oy in 0..<outputHeight {
+                        let iy = oy * strideHeight - paddingHeight + ky
+                        if iy >= 0 && iy < height {
+                            let destinationRow = destination + iy * width + shift
+                            if strideWidth == 1 {
+                                for ox in first..<end { destinationRow[ox] += source[ox] }
+                            } else {
+                                for ox in first..<end { destinationRow[ox * strideWidth] += source[ox] }
+                            }
+                        }
+                        source += outputWidth
                     }
                 }
             }
