@@ -37,73 +37,89 @@ struct ConvolutionGeometry: Equatable {
 }
 
 /// Fills `columns` [C·KH·KW, B·L] from `images` [B, C, H, W].
+///
+/// Each source plane is first copied into a zero-bordered scratch plane, so the gather below has
+/// no bounds tests at all; with image and channel outermost that plane stays in L1 while its
+/// K·K column rows are written. (The cost is in the scattered stores to the column matrix: about
+/// 3 ns per entry for the W1 discriminator, against 0.5 ns per entry for a plain fill.)
 func imageToColumns(_ images: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
                     into columns: UnsafeMutablePointer<Float>) {
     // Sizes in locals: the geometry's computed sizes divide, and this loop nest is hot.
     let outputHeight = g.outputHeight, outputWidth = g.outputWidth, positions = outputHeight * outputWidth
     let height = g.height, width = g.width, imageArea = height * width, channels = g.channels
-    let strideHeight = g.strideHeight, strideWidth = g.strideWidth, paddingHeight = g.paddingHeight
+    let strideHeight = g.strideHeight, strideWidth = g.strideWidth
+    let kernelHeight = g.kernelHeight, kernelWidth = g.kernelWidth
+    let paddedWidth = width + 2 * g.paddingWidth, paddedHeight = height + 2 * g.paddingHeight
     let rowLength = batch * positions
-    for channel in 0..<channels {
-        for ky in 0..<g.kernelHeight {
-            for kx in 0..<g.kernelWidth {
-                let row = (channel * g.kernelHeight + ky) * g.kernelWidth + kx
-                let valid = g.validOutputColumns(kernelColumn: kx)
-                let first = valid.lowerBound, end = valid.upperBound, shift = kx - g.paddingWidth
-                for image in 0..<batch {
-                    let source = images + (image * channels + channel) * imageArea
+    let padded = UnsafeMutablePointer<Float>.allocate(capacity: paddedWidth * paddedHeight)
+    defer { padded.deallocate() }
+    padded.initialize(repeating: 0, count: paddedWidth * paddedHeight)
+    let interior = padded + g.paddingHeight * paddedWidth + g.paddingWidth
+    for image in 0..<batch {
+        for channel in 0..<channels {
+            let source = images + (image * channels + channel) * imageArea
+            for y in 0..<height { (interior + y * paddedWidth).update(from: source + y * width, count: width) }
+            var row = channel * kernelHeight * kernelWidth
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth {
                     var destination = columns + row * rowLength + image * positions
-                    for oy in 0..<outputHeight {
-                        let iy = oy * strideHeight - paddingHeight + ky
-                        if iy < 0 || iy >= height {
-                            destination.update(repeating: 0, count: outputWidth)
+                    var sourceRow = padded + ky * paddedWidth + kx
+                    for _ in 0..<outputHeight {
+                        if strideWidth == 1 {
+                            destination.update(from: sourceRow, count: outputWidth)
+                        } else if strideWidth == 2 {
+                            // A constant stride lets the compiler vectorise the gather as shuffles.
+                            for ox in 0..<outputWidth { destination[ox] = sourceRow[ox &* 2] }
                         } else {
-                            let sourceRow = source + iy * width + shift
-                            for ox in 0..<first { destination[ox] = 0 }
-                            if strideWidth == 1 {
-                                for ox in first..<end { destination[ox] = sourceRow[ox] }
-                            } else {
-                                for ox in first..<end { destination[ox] = sourceRow[ox * strideWidth] }
-                            }
-                            for ox in end..<outputWidth { destination[ox] = 0 }
+                            for ox in 0..<outputWidth { destination[ox] = sourceRow[ox &* strideWidth] }
                         }
                         destination += outputWidth
+                        sourceRow += strideHeight * paddedWidth
                     }
+                    row += 1
                 }
             }
         }
     }
 }
 
-/// Adds `columns` [C·KH·KW, B·L] back into `images` [B, C, H, W] (the adjoint of imageToColumns).
+/// Adds `columns` [C·KH·KW, B·L] back into `images` [B, C, H, W] (the adjoint of imageToColumns),
+/// through a zero-bordered scratch plane like the forward copy.
 func addColumnsToImage(_ columns: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
                        into images: UnsafeMutablePointer<Float>) {
     let outputHeight = g.outputHeight, outputWidth = g.outputWidth, positions = outputHeight * outputWidth
     let height = g.height, width = g.width, imageArea = height * width, channels = g.channels
-    let strideHeight = g.strideHeight, strideWidth = g.strideWidth, paddingHeight = g.paddingHeight
+    let strideHeight = g.strideHeight, strideWidth = g.strideWidth
+    let kernelHeight = g.kernelHeight, kernelWidth = g.kernelWidth
+    let paddedWidth = width + 2 * g.paddingWidth, paddedHeight = height + 2 * g.paddingHeight
     let rowLength = batch * positions
-    for channel in 0..<channels {
-        for ky in 0..<g.kernelHeight {
-            for kx in 0..<g.kernelWidth {
-                let row = (channel * g.kernelHeight + ky) * g.kernelWidth + kx
-                let valid = g.validOutputColumns(kernelColumn: kx)
-                let first = valid.lowerBound, end = valid.upperBound, shift = kx - g.paddingWidth
-                for image in 0..<batch {
-                    let destination = images + (image * channels + channel) * imageArea
+    let padded = UnsafeMutablePointer<Float>.allocate(capacity: paddedWidth * paddedHeight)
+    defer { padded.deallocate() }
+    let interior = padded + g.paddingHeight * paddedWidth + g.paddingWidth
+    for image in 0..<batch {
+        for channel in 0..<channels {
+            padded.update(repeating: 0, count: paddedWidth * paddedHeight)
+            var row = channel * kernelHeight * kernelWidth
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth {
                     var source = columns + row * rowLength + image * positions
-                    for oy in 0..<outputHeight {
-                        let iy = oy * strideHeight - paddingHeight + ky
-                        if iy >= 0 && iy < height {
-                            let destinationRow = destination + iy * width + shift
-                            if strideWidth == 1 {
-                                for ox in first..<end { destinationRow[ox] += source[ox] }
-                            } else {
-                                for ox in first..<end { destinationRow[ox * strideWidth] += source[ox] }
-                            }
+                    var destinationRow = padded + ky * paddedWidth + kx
+                    for _ in 0..<outputHeight {
+                        if strideWidth == 1 {
+                            for ox in 0..<outputWidth { destinationRow[ox] += source[ox] }
+                        } else {
+                            for ox in 0..<outputWidth { destinationRow[ox &* strideWidth] += source[ox] }
                         }
                         source += outputWidth
+                        destinationRow += strideHeight * paddedWidth
                     }
+                    row += 1
                 }
+            }
+            let destination = images + (image * channels + channel) * imageArea
+            for y in 0..<height {
+                let from = interior + y * paddedWidth, to = destination + y * width
+                for x in 0..<width { to[x] += from[x] }
             }
         }
     }

@@ -18,6 +18,12 @@ extension Layer {
 
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
+    /// Stops (or restarts) gradients to this layer's parameters; ops then skip their weight
+    /// gradients, while gradients still flow through the layer to its inputs.
+    public func setParametersRequireGradient(_ required: Bool) {
+        for parameter in parameters { parameter.requiresGradient = required }
+    }
+
     /// Zeroes every parameter gradient, keeping the buffers for the next step.
     public func zeroGradients() {
         for parameter in parameters { parameter.zeroGradient() }

@@ -13,7 +13,13 @@ public final class Variable {
     public internal(set) var gradient: Tensor?
     /// Hierarchical name for parameters; nil for inputs and intermediate results.
     public let name: String?
-    public let requiresGradient: Bool
+    /// Whether gradients flow to this variable. A leaf may switch it off for a while: a GAN's
+    /// generator step freezes the discriminator so its weight gradients are not computed at all.
+    public var requiresGradient: Bool {
+        didSet {
+            precondition(parents.isEmpty, "only a leaf can change requiresGradient (variable of shape \(shape))")
+        }
+    }
 
     let parents: [Variable]
     /// Adds this node's gradient (`output.gradient`) into the gradients of `parents`.

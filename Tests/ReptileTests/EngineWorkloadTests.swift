@@ -77,3 +77,34 @@ struct EngineBenchmarks {
         print(#"{"workload":"W4","metric":"images_per_s","value":\#(128 / seconds),"median_step_ms":\#(seconds * 1000),"threads":\#(threads)}"#)
     }
 }
+
+extension EngineBenchmarks {
+    /// The column copies alone, for the discriminator's second convolution (PLATFORM.md §5 measured 3–4 ms).
+    @Test func im2colOfTheDiscriminatorsSecondConvolution() {
+        var random = SeededRandom(seed: 3)
+        let images = Tensor(normalShape: [64, 64, 14, 14], random: &random)
+        let geometry = ConvolutionGeometry(channels: 64, height: 14, width: 14, kernelHeight: 4, kernelWidth: 4,
+                                           strideHeight: 2, strideWidth: 2, paddingHeight: 1, paddingWidth: 1)
+        var columns = Tensor(zeros: [geometry.columnRows, 64 * geometry.outputPositions])
+        var gradient = Tensor(zeros: images.shape)
+        let copySeconds = medianSeconds(steps: timedSteps) {
+            imageToColumns(images.readPointer, batch: 64, geometry: geometry, into: columns.mutablePointer)
+        }
+        let addSeconds = medianSeconds(steps: timedSteps) {
+            addColumnsToImage(columns.readPointer, batch: 64, geometry: geometry, into: gradient.mutablePointer)
+        }
+        let fillSeconds = medianSeconds(steps: timedSteps) { columns.fill(with: 1) }
+        print("fill \(fillSeconds * 1000) ms, im2col \(copySeconds * 1000) ms, col2im \(addSeconds * 1000) ms for \(columns.count) column entries")
+    }
+}
+
+extension EngineBenchmarks {
+    /// The sgemm ceiling on this machine right now (PLATFORM.md §3: ~100 GFLOP/s on one thread).
+    @Test func sgemmRate() {
+        BLAS.setThreadCount(threads)
+        var random = SeededRandom(seed: 4)
+        let a = Tensor(normalShape: [1024, 1024], random: &random), b = Tensor(normalShape: [1024, 1024], random: &random)
+        let seconds = medianSeconds(steps: timedSteps) { _ = matrixMultiply(a, b) }
+        print("sgemm 1024³: \(2 * 1024.0 * 1024 * 1024 / seconds / 1e9) GFLOP/s with \(threads) thread(s)")
+    }
+}

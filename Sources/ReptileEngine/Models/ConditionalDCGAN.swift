@@ -137,12 +137,15 @@ public final class ConditionalDCGANTrainer {
         discriminatorLoss.backward()
         discriminatorOptimizer.step()
 
-        // Generator: fool the updated discriminator and make the class recognisable.
+        // Generator: fool the updated discriminator and make the class recognisable. The
+        // discriminator is frozen meanwhile: its weight gradients would be discarded anyway.
         generatorOptimizer.zeroGradients()
+        discriminator.setParametersRequireGradient(false)
         let judged = discriminator(fakeImages)
         let generatorLoss = binaryCrossEntropyWithLogits(logits: judged.realLogits, targets: ones)
             + crossEntropy(logits: judged.classLogits, labels: fakeLabels)
         generatorLoss.backward()
+        discriminator.setParametersRequireGradient(true)
         generatorOptimizer.step()
         return StepLosses(discriminator: discriminatorLoss.value.scalarValue, generator: generatorLoss.value.scalarValue)
     }
