@@ -10,7 +10,11 @@ public func relu(_ input: Variable) -> Variable {
     return Variable(output, parents: [input]) { result in
         let dy = result.gradient!.readPointer, y = result.value.readPointer
         let dx = input.gradientForAccumulation()
-        for index in 0..<result.value.count { dx[index] += y[index] > 0 ? dy[index] : 0 }
+        // Load dy unconditionally: a load inside the select would block vectorisation.
+        for index in 0..<result.value.count {
+            let gradient = dy[index]
+            dx[index] += y[index] > 0 ? gradient : 0
+        }
     }
 }
 
@@ -22,7 +26,10 @@ public func leakyRelu(_ input: Variable, negativeSlope: Float = 0.01) -> Variabl
     return Variable(output, parents: [input]) { result in
         let dy = result.gradient!.readPointer, x = input.value.readPointer
         let dx = input.gradientForAccumulation()
-        for index in 0..<result.value.count { dx[index] += x[index] > 0 ? dy[index] : dy[index] * negativeSlope }
+        for index in 0..<result.value.count {
+            let gradient = dy[index]
+            dx[index] += x[index] > 0 ? gradient : gradient * negativeSlope
+        }
     }
 }
 

@@ -66,7 +66,8 @@ func imageToColumns(_ images: UnsafePointer<Float>, batch: Int, geometry g: Conv
                     var sourceRow = padded + ky * paddedWidth + kx
                     for _ in 0..<outputHeight {
                         if strideWidth == 1 {
-                            destination.update(from: sourceRow, count: outputWidth)
+                            // Rows are short (7 to 28 values): an inline loop beats a memmove call.
+                            for ox in 0..<outputWidth { destination[ox] = sourceRow[ox] }
                         } else if strideWidth == 2 {
                             // A constant stride lets the compiler vectorise the gather as shuffles.
                             for ox in 0..<outputWidth { destination[ox] = sourceRow[ox &* 2] }
