@@ -72,7 +72,7 @@ public func inspect(path: String, sampleCount: Int = 5, previews: Bool = false) 
     let file = try HDF5File.open(at: path)
     var attributes: [String: String] = [:]
     for name in file.attributeNames() {
-        attributes[name] = try file.stringAttribute(name) ?? (try file.integerAttribute(name)).map(String.init)
+        attributes[name] = try file.attributeText(name)
     }
     var datasets: [InspectReport.DatasetDescription] = []
     for name in ["images", "texts", "labels", "source_index", "d_score", "confidence"] where file.hasDataset(name) {
