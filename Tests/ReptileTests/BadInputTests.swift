@@ -139,6 +139,13 @@ import ReptileCore
             _ = try png(tree, "a/1.png"); _ = try png(tree, "a/2.png"); _ = try png(tree, "b/1.png"); _ = try png(tree, "b/2.png")
             return ([tree.path, "--per-class", "5", "--test-fraction", "0"], ["\"a\"", "only 2", "--per-class 5"])
         },
+        Case(name: "a test tree with a class the training tree lacks") { source in
+            let tree = source.appendingPathComponent("tree")
+            _ = try png(tree, "a/1.png"); _ = try png(tree, "b/1.png")
+            let test = source.appendingPathComponent("test")
+            _ = try png(test, "a/1.png"); _ = try png(test, "zebra/1.png")
+            return ([tree.path, "--test", test.path], [test.appendingPathComponent("zebra/1.png").path, "\"zebra\"", "does not occur"])
+        },
         Case(name: "a name that is a path") { source in
             let tree = source.appendingPathComponent("tree")
             _ = try png(tree, "a/1.png"); _ = try png(tree, "b/1.png")

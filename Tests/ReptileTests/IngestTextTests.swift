@@ -107,4 +107,30 @@ import ReptileCore
         #expect(try FileManager.default.contentsOfDirectory(atPath: parent.path) == ["p"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: source.path) == ["data.tsv"])
     }
+
+    @Test func headerlessColumnsByIndexJoinSeveralTextColumns() throws {
+        let parent = try Support.makeTemporaryFolder("text-columns")
+        defer { Support.remove(parent) }
+        let source = try Support.makeTemporaryFolder("text-columns-source")
+        defer { Support.remove(source) }
+        let file = source.appendingPathComponent("pairs.csv")
+        try "pos,\"Great film\",\"loved it, truly\"\nneg,Awful,\"multi\nline\"\npos,Fine,ok\nneg,Bad,meh\n".write(to: file, atomically: true, encoding: .utf8)
+        let result = try IngestTesting.ingest(["ingest", "text", file.path, "--no-header", "--label-column", "0", "--text-column", "1",
+                                               "--text-column", "2", "--name", "pairs", "--test-fraction", "0"], parent: parent)
+        try #require(result.status == 0, "\(result.standardError)")
+        let stored = try IngestTesting.readSplit(parent.appendingPathComponent("pairs"), "train")
+        #expect(Set(stored.texts) == ["Great film loved it, truly", "Awful multi\nline", "Fine ok", "Bad meh"])
+    }
+
+    @Test func trecFineLabelsGiveFiftyClasses() throws {
+        let parent = try Support.makeTemporaryFolder("text-fine")
+        defer { Support.remove(parent) }
+        let result = try IngestTesting.ingest(["ingest", "text", Support.sharedDataset("trec/train_5500.label"), "--encoding", "latin1",
+                                               "--label-level", "fine", "--name", "fine", "--test-fraction", "0"], parent: parent)
+        try #require(result.status == 0, "\(result.standardError)")
+        let info = try DatasetFolder(path: parent.appendingPathComponent("fine").path).info
+        #expect(info.classNames.count == 50)
+        #expect(info.classNames.contains("HUM:ind"))
+        #expect(info.splits["train"]?.classCounts[info.classNames.firstIndex(of: "HUM:ind")!] == 962)
+    }
 }
