@@ -36,9 +36,10 @@ public enum Workload: String, CaseIterable, Sendable {
     }
 }
 
-public func runWorkload(_ workload: Workload, repeats: Int = 5, scratch: String? = nil) throws -> [BenchResult] {
+/// `readDataset`: W6 reads this dataset's train split instead of its synthetic images.
+public func runWorkload(_ workload: Workload, repeats: Int = 5, scratch: String? = nil, readDataset: String? = nil) throws -> [BenchResult] {
     switch workload {
-    case .w6: try runDataPath(repeats: repeats, scratch: scratch)
+    case .w6: try runDataPath(repeats: repeats, scratch: scratch, readDataset: readDataset)
     }
 }
 
@@ -67,7 +68,7 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 /// W6. Images are MNIST-like: mostly background with a blob of ink, so they compress as real digits do.
 /// Each figure is the median over `repeats` whole passes (a pass's throughput includes every
 /// decompression and buffer refill, which a median of single batches would hide).
-func runDataPath(repeats: Int, scratch: String?) throws -> [BenchResult] {
+func runDataPath(repeats: Int, scratch: String?, readDataset: String?) throws -> [BenchResult] {
     let fileManager = FileManager.default
     let root = URL(fileURLWithPath: scratch ?? fileManager.temporaryDirectory.path)
         .appendingPathComponent("reptile-bench-w6-\(getpid())")
@@ -121,23 +122,8 @@ func runDataPath(repeats: Int, scratch: String?) throws -> [BenchResult] {
     }
 
     // Read: shuffled float batches of 128, whole epochs.
-    let folder = try DatasetFolder(path: dataset.path)
-    let reader = try ShardBatchReader(folder: folder, split: "train", batchSize: batchSize, shuffle: true, seed: 1, scale: 2, offset: -1)
-    var batch = ShardBatch()
-    var readRates: [Double] = []
-    var batches = 0
-    for _ in 0..<repeats {
-        reader.startEpoch()
-        var served = 0
-        let elapsed = try seconds {
-            while try reader.next(into: &batch) {
-                served += batch.count
-                batches += 1
-            }
-        }
-        precondition(served == total, "read \(served) of \(total) images")
-        readRates.append(Double(total) / elapsed)
-    }
+    let (readRate, batches) = try measureShuffledReads(folder: try DatasetFolder(path: readDataset ?? dataset.path), split: "train",
+                                                       batchSize: batchSize, repeats: repeats)
 
     // PNG: 10,000 files.
     var pngRates: [Double] = []
@@ -155,8 +141,29 @@ func runDataPath(repeats: Int, scratch: String?) throws -> [BenchResult] {
     }
     let peak = peakResidentMegabytes()
     return [
-        BenchResult(workload: "W6", metric: "read_images_per_s", value: median(readRates), steps: batches, threads: 1, peakResidentMegabytes: peak),
+        BenchResult(workload: "W6", metric: "read_images_per_s", value: readRate, steps: batches, threads: 1, peakResidentMegabytes: peak),
         BenchResult(workload: "W6", metric: "write_h5_images_per_s", value: median(writeRates), steps: repeats * total / batchSize, threads: 1, peakResidentMegabytes: peak),
         BenchResult(workload: "W6", metric: "write_png_images_per_s", value: median(pngRates), steps: pngRates.count * 10_000, threads: 1, peakResidentMegabytes: peak),
     ]
+}
+
+/// Images per second served as shuffled [-1, 1] float batches, the median over `repeats` whole epochs.
+public func measureShuffledReads(folder: DatasetFolder, split: String, batchSize: Int, repeats: Int) throws -> (rate: Double, batches: Int) {
+    let reader = try ShardBatchReader(folder: folder, split: split, batchSize: batchSize, shuffle: true, seed: 1, scale: 2, offset: -1)
+    var batch = ShardBatch()
+    var rates: [Double] = []
+    var batches = 0
+    for _ in 0..<repeats {
+        reader.startEpoch()
+        var served = 0
+        let elapsed = try seconds {
+            while try reader.next(into: &batch) {
+                served += batch.count
+                batches += 1
+            }
+        }
+        precondition(served == reader.count, "read \(served) of \(reader.count) records")
+        rates.append(Double(served) / elapsed)
+    }
+    return (median(rates), batches)
 }

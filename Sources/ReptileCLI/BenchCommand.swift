@@ -18,11 +18,14 @@ struct Bench: ParsableCommand {
     @Option(help: "Folder for temporary files (default: the system's temporary folder).")
     var scratch: String?
 
+    @Option(help: "W6 reads this dataset's train split instead of its synthetic images (e.g. datasets/mnist-sample).")
+    var dataset: String?
+
     func run() throws {
         try runReportingErrors {
             guard repeats >= 1 else { throw ReptileError("--repeats must be at least 1", fix: "use e.g. 5") }
             for workload in workloads.isEmpty ? Workload.allCases : workloads {
-                for result in try runWorkload(workload, repeats: repeats, scratch: scratch) {
+                for result in try runWorkload(workload, repeats: repeats, scratch: scratch, readDataset: dataset) {
                     print(result.jsonLine)
                 }
             }

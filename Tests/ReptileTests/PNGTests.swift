@@ -311,10 +311,10 @@ import ReptileCore
 
     @Test func grayAndColourConversionsFollowPillow() {
         let rgb = PixelImage(width: 3, height: 1, channels: 3, pixels: [0, 0, 128, 255, 255, 255, 10, 200, 30])
-        let gray = PNGFile.converted(rgb, toChannels: 1)
+        let gray = rgb.converted(toChannels: 1)
         // (r*19595 + g*38470 + b*7471 + 0x8000) >> 16, Pillow's L24 luma.
         #expect(gray.pixels == [15, 255, 124])
-        let back = PNGFile.converted(gray, toChannels: 3)
+        let back = gray.converted(toChannels: 3)
         #expect(back.pixels == [15, 15, 15, 255, 255, 255, 124, 124, 124])
     }
 
