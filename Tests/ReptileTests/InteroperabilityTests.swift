@@ -169,4 +169,30 @@ import ReptileCore
             try Self.pythonVerdict(check, [tree.path, dataset.path, export.path, channels, resize ?? "none"])
         }
     }
+
+    /// IDX digits stored as RGB 32×32 equal Pillow's convert('RGB') + bilinear resize of the same digit.
+    @Test func idxImagesConvertAndResizeAsPillowDoes() throws {
+        let parent = try Support.makeTemporaryFolder("interop-idx-resize")
+        defer { Support.remove(parent) }
+        let result = try IngestTesting.ingest(["ingest", "image", IngestImageTests.mnistFolder.path, "--name", "rgb", "--channels", "3",
+                                               "--resize", "32x32", "--per-class", "3", "--test-fraction", "0.01"], parent: parent)
+        try #require(result.status == 0, "\(result.standardError)")
+        let info = try DatasetFolder(path: parent.appendingPathComponent("rgb").path).info
+        #expect(info.imageShape == ImageShape(height: 32, width: 32, channels: 3))
+        let check = #"""
+        import sys, os, gzip, h5py, numpy as np
+        from PIL import Image
+        source, shard = sys.argv[1], sys.argv[2]
+        raw = gzip.open(os.path.join(source, "t10k-images-idx3-ubyte.gz")).read()
+        digits = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(-1, 28, 28)
+        with h5py.File(shard, "r") as f:
+            images, index = f["images"][:], f["source_index"][:]
+        assert images.shape == (30, 32, 32, 3), images.shape
+        for image, i in zip(images, index):
+            expected = np.asarray(Image.fromarray(digits[i], "L").convert("RGB").resize((32, 32), Image.BILINEAR))
+            assert np.array_equal(expected, image), int(np.abs(expected.astype(int) - image).max())
+        print("OK")
+        """#
+        try Self.pythonVerdict(check, [IngestImageTests.mnistFolder.path, parent.appendingPathComponent("rgb/train-00000-of-00001.h5").path])
+    }
 }
