@@ -25,13 +25,15 @@ let package = Package(
         .target(name: "ReptileIngest", dependencies: ["ReptileCore", "ReptileFormats"]),
         // Shards to views: `inspect` summaries and `export` (ImageFolder PNGs).
         .target(name: "ReptileDatasetTools", dependencies: ["ReptileCore", "ReptileFormats"]),
+        // `reptile bench`: the fixed workloads of shared/bench/WORKLOADS.md.
+        .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats"]),
         // The thin command line.
         .executableTarget(name: "ReptileCLI", dependencies: [
-            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools",
+            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ReptileTests", dependencies: [
-            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileCLI",
+            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileCLI",
             "ReptileEngine",
         ]),
     ]

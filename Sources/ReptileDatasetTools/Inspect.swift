@@ -72,7 +72,7 @@ public func inspect(path: String, sampleCount: Int = 5, previews: Bool = false) 
     let file = try HDF5File.open(at: path)
     var attributes: [String: String] = [:]
     for name in file.attributeNames() {
-        attributes[name] = try file.stringAttribute(name) ?? (try file.integerAttribute(name)).map(String.init)
+        attributes[name] = try file.attributeText(name)
     }
     var datasets: [InspectReport.DatasetDescription] = []
     for name in ["images", "texts", "labels", "source_index", "d_score", "confidence"] where file.hasDataset(name) {
@@ -179,8 +179,11 @@ public func renderReport(_ report: InspectReport) -> String {
         lines.append("source: \(info.source.format), \(info.source.records) records from \(info.source.files.map(\.path).joined(separator: ", "))")
         lines.append("made by reptile \(info.provenance.toolVersion) on \(info.provenance.created), seed \(info.provenance.seed)")
         if case .object(let dropped)? = info.source.processing["duplicates_dropped"] {
-            let text = dropped.sorted { $0.key > $1.key }.map { key, value in "\(key) \(value == .integer(0) ? "0" : "\(value)")" }
-            lines.append("duplicates dropped: " + text.joined(separator: ", ").replacingOccurrences(of: "integer(", with: "").replacingOccurrences(of: ")", with: ""))
+            let counts = dropped.keys.sorted().reversed().compactMap { split -> String? in
+                guard case .integer(let count)? = dropped[split] else { return nil }
+                return "\(split) \(count)"
+            }
+            lines.append("duplicates dropped: " + counts.joined(separator: ", "))
         }
     }
     if let attributes = report.attributes {

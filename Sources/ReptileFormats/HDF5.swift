@@ -211,10 +211,14 @@ public final class HDF5File {
 
     public func attributeNames() -> [String] {
         withHDF5 {
-            let count = H5Aget_num_attrs(handle.id)
+            // Attributes hang on the root group, which must be opened as such to count them.
+            let root = H5Gopen2(handle.id, "/", defaultProperties)
+            guard root >= 0 else { return [] }
+            defer { H5Gclose(root) }
+            let count = H5Aget_num_attrs(root)
             guard count > 0 else { return [] }
             return (0..<Int(count)).compactMap { index -> String? in
-                let attribute = H5Aopen_by_idx(handle.id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), defaultProperties, defaultProperties)
+                let attribute = H5Aopen_by_idx(root, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), defaultProperties, defaultProperties)
                 guard attribute >= 0 else { return nil }
                 defer { H5Aclose(attribute) }
                 let length = H5Aget_name(attribute, 0, nil)
@@ -249,6 +253,18 @@ public final class HDF5File {
             guard H5Aread(attribute.id, type.id, &buffer) >= 0 else { throw ReptileError(path: path, "cannot read attribute \(name)") }
             return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
         }
+    }
+
+    /// A string or integer attribute as text (for listings), or nil when absent.
+    public func attributeText(_ name: String) throws -> String? {
+        let isString: Bool = try withHDF5 {
+            guard H5Aexists(handle.id, name) > 0 else { return false }
+            let attribute = try HDF5Handle(H5Aopen(handle.id, name, defaultProperties), close: H5Aclose, path: path,
+                                           failure: "cannot open attribute \(name)")
+            let type = try HDF5Handle(H5Aget_type(attribute.id), close: H5Tclose, path: path, failure: "cannot read the type of attribute \(name)")
+            return H5Tget_class(type.id) == H5T_STRING
+        }
+        return isString ? try stringAttribute(name) : try integerAttribute(name).map(String.init)
     }
 
     public func integerAttribute(_ name: String) throws -> Int64? {

@@ -18,6 +18,29 @@ public struct PixelImage: Sendable, Equatable {
         self.channels = channels
         self.pixels = pixels
     }
+
+    /// Gray ↔ RGB the way Pillow's `convert` does it: integer luma for RGB → gray, replication for gray → RGB.
+    public func converted(toChannels channels: Int) -> PixelImage {
+        if self.channels == channels { return self }
+        let pixelCount = width * height
+        var converted = [UInt8]()
+        converted.reserveCapacity(pixelCount * channels)
+        if channels == 1 {
+            for pixel in 0..<pixelCount {
+                let red = UInt32(pixels[3 * pixel])
+                let green = UInt32(pixels[3 * pixel + 1])
+                let blue = UInt32(pixels[3 * pixel + 2])
+                converted.append(UInt8((red * 19595 + green * 38470 + blue * 7471 + 0x8000) >> 16))
+            }
+        } else {
+            for gray in pixels {
+                converted.append(gray)
+                converted.append(gray)
+                converted.append(gray)
+            }
+        }
+        return PixelImage(width: width, height: height, channels: channels, pixels: converted)
+    }
 }
 
 /// PNG reading and writing through libpng's simplified API, with the pixel values Pillow gives.
@@ -84,7 +107,7 @@ public enum PNGFile {
             return PixelImage(width: width, height: height, channels: layout.channels,
                               pixels: droppingAlpha(samples, colourChannels: layout.channels))
         }
-        return converted(decoded, toChannels: channels ?? decoded.channels)
+        return decoded.converted(toChannels: channels ?? decoded.channels)
     }
 
     /// Only the header: width, height and the channel count `read(channels: nil)` would give.
@@ -188,29 +211,6 @@ public enum PNGFile {
             }
         }
         return kept
-    }
-
-    /// Gray ↔ RGB the way Pillow's `convert` does it.
-    static func converted(_ image: PixelImage, toChannels channels: Int) -> PixelImage {
-        if image.channels == channels { return image }
-        let pixelCount = image.width * image.height
-        var pixels = [UInt8]()
-        pixels.reserveCapacity(pixelCount * channels)
-        if channels == 1 {
-            for pixel in 0..<pixelCount {
-                let red = UInt32(image.pixels[3 * pixel])
-                let green = UInt32(image.pixels[3 * pixel + 1])
-                let blue = UInt32(image.pixels[3 * pixel + 2])
-                pixels.append(UInt8((red * 19595 + green * 38470 + blue * 7471 + 0x8000) >> 16))
-            }
-        } else {
-            for gray in image.pixels {
-                pixels.append(gray)
-                pixels.append(gray)
-                pixels.append(gray)
-            }
-        }
-        return PixelImage(width: image.width, height: image.height, channels: channels, pixels: pixels)
     }
 
     // MARK: - Bytes before libpng

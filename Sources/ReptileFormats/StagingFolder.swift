@@ -44,8 +44,9 @@ public final class StagingFolder {
 
     /// Flushes every file, then moves the folder into place (replacing an old one only now).
     public func commit() throws {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: staging.path)) ?? []
-        for file in files { try synchronizeToDisk(staging.appendingPathComponent(file).path) }
+        // Every file and folder inside (an export has class folders), then the staging folder itself.
+        let entries = (try? FileManager.default.subpathsOfDirectory(atPath: staging.path)) ?? []
+        for entry in entries { try synchronizeToDisk(staging.appendingPathComponent(entry).path) }
         try synchronizeToDisk(staging.path)
         let fileManager = FileManager.default
         var replaced: URL? = nil

@@ -81,7 +81,10 @@ public func ingestImages(_ options: ImageIngestOptions) throws -> IngestResult {
     if let test {
         testLabels = try test.labels.enumerated().map { index, name in
             guard let label = classIndex[name] else {
-                throw ReptileError(path: test.files.first?.path, location: "image \(index)",
+                // An ImageFolder names the image file; an IDX source the record in its labels file.
+                let imageFolder = test.format == .imageFolder
+                throw ReptileError(path: imageFolder ? test.files[index].path : test.files[1].path,
+                                   location: imageFolder ? nil : "label \(index)",
                                    "label \(quoted(name)) does not occur in the training source (classes: \(classNames.joined(separator: ", ")))",
                                    fix: "give a test source with the same classes")
             }

@@ -40,16 +40,16 @@ public func planSplits(labels: [Int], classNames: [String], testLabels: [Int]?, 
     var byClass = [[Int]](repeating: [], count: classNames.count)
     for (index, label) in labels.enumerated() { byClass[label].append(index) }
     let testFraction = testLabels == nil ? options.testFraction : 0
+    let sizes = byClass.map(\.count)
+    // Never take a class's last training record.
+    let testCounts = allocate(fraction: testFraction, of: sizes, limits: sizes.map { max($0 - 1, 0) })
+    let validationCounts = allocate(fraction: options.validationFraction, of: sizes,
+                                    limits: zip(sizes, testCounts).map { max($0 - 1 - $1, 0) })
     for (label, members) in byClass.enumerated() {
         var shuffled = members
         var classRandom = random.derived("split/class/\(label)")
         classRandom.shuffle(&shuffled)
-        let total = shuffled.count
-        var testCount = Int((Double(total) * testFraction).rounded())
-        var validationCount = Int((Double(total) * options.validationFraction).rounded())
-        // Never take a class's last training record.
-        testCount = min(testCount, max(total - 1, 0))
-        validationCount = min(validationCount, max(total - 1 - testCount, 0))
+        let testCount = testCounts[label], validationCount = validationCounts[label]
         plan.test += shuffled[0..<testCount]
         plan.validation += shuffled[testCount..<(testCount + validationCount)]
         var training = Array(shuffled[(testCount + validationCount)...])
@@ -69,4 +69,21 @@ public func planSplits(labels: [Int], classNames: [String], testLabels: [Int]?, 
         order.shuffle(&plan[keyPath: keyPath])
     }
     return plan
+}
+
+/// Per-class counts whose total is the fraction of the whole, rounded: each class gets the floor of
+/// its share, and the records left over go to the classes with the largest remainders (ties to the
+/// lower class index). So `--test-fraction 0.2` of 500 records is exactly 100, stratified.
+func allocate(fraction: Double, of sizes: [Int], limits: [Int]) -> [Int] {
+    guard fraction > 0 else { return sizes.map { _ in 0 } }
+    let shares = sizes.map { Double($0) * fraction }
+    var counts = zip(shares, limits).map { min(Int($0.rounded(.down)), $1) }
+    let target = Int((Double(sizes.reduce(0, +)) * fraction).rounded())
+    let order = shares.indices.sorted { (shares[$0] - shares[$0].rounded(.down), -$0) > (shares[$1] - shares[$1].rounded(.down), -$1) }
+    var missing = target - counts.reduce(0, +)
+    for index in order where missing > 0 && counts[index] < limits[index] {
+        counts[index] += 1
+        missing -= 1
+    }
+    return counts
 }

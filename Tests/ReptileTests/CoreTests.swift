@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ReptileCore
+@testable import ReptileIngest
 
 @Suite struct SHA256Tests {
     @Test func knownVectors() {
@@ -61,5 +62,21 @@ import Testing
     @Test func errorsPrintOneLine() {
         let error = ReptileError(path: "a.csv", location: "line 3", "bad\nvalue \(quoted("x\ny"))", fix: "fix it")
         #expect(error.description == "a.csv: line 3: bad value \"x\\ny\"; fix it")
+    }
+}
+
+@Suite struct SplittingTests {
+    @Test func allocationIsStratifiedAndSumsToTheRoundedTotal() {
+        #expect(allocate(fraction: 0.2, of: [9, 138, 94, 65, 81, 113], limits: [8, 137, 93, 64, 80, 112]).reduce(0, +) == 100)
+        #expect(allocate(fraction: 0.5, of: [1, 1, 1], limits: [0, 0, 0]) == [0, 0, 0])
+        #expect(allocate(fraction: 0, of: [10, 10], limits: [9, 9]) == [0, 0])
+        let counts = allocate(fraction: 0.3, of: [7, 3, 10], limits: [6, 2, 9])
+        #expect(counts.reduce(0, +) == 6)
+        #expect(zip(counts, [7.0, 3, 10]).allSatisfy { abs(Double($0) - $1 * 0.3) < 1 })
+    }
+
+    @Test func classNamesSortNumericallyWhenAllAreIntegers() {
+        #expect(orderedClassNames(["10", "2", "1", "2"]) == ["1", "2", "10"])
+        #expect(orderedClassNames(["spam", "ham", "Zebra"]) == ["Zebra", "ham", "spam"])
     }
 }
