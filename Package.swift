@@ -18,7 +18,7 @@ let package = Package(
 
         // Seeded randomness, hashing, errors, progress: what every stage shares.
         .target(name: "ReptileCore"),
-        .target(name: "ReptileEngine", dependencies: ["ReptileCore", "COpenBLAS"]),
+        .target(name: "ReptileEngine", dependencies: ["ReptileCore", "ReptileFormats", "COpenBLAS"]),
         // The one module that owns the file formats: HDF5 shards, dataset_info.json, PNG, gzip, IDX.
         .target(name: "ReptileFormats", dependencies: ["ReptileCore", "CHDF5", "CPNG", "CZlib"]),
         // Raw sources (IDX, ImageFolder, CSV/TSV/JSONL/...) to shards: the ingest stage.

@@ -13,6 +13,7 @@ static inline hid_t reptile_h5t_ieee_f64le(void)     { return H5T_IEEE_F64LE; }
 static inline hid_t reptile_h5t_c_s1(void)           { return H5T_C_S1; }
 static inline hid_t reptile_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t reptile_h5p_dataset_access(void) { return H5P_DATASET_ACCESS; }
+static inline hid_t reptile_h5p_group_create(void)   { return H5P_GROUP_CREATE; }
 static inline hid_t reptile_h5p_file_create(void)    { return H5P_FILE_CREATE; }
 static inline hid_t reptile_h5p_file_access(void)    { return H5P_FILE_ACCESS; }
 static inline hid_t reptile_h5p_object_create(void)  { return H5P_OBJECT_CREATE; }

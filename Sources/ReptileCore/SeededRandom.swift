@@ -11,6 +11,16 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         state = (mixer.next(), mixer.next(), mixer.next(), mixer.next())
     }
 
+    /// The generator's four state words, to save with a checkpoint and resume the stream exactly.
+    public var stateWords: [UInt64] { [state.0, state.1, state.2, state.3] }
+
+    /// Resumes a stream from `stateWords`; nil unless there are four words, not all zero
+    /// (the one state xoshiro256** never leaves).
+    public init?(stateWords words: [UInt64]) {
+        guard words.count == 4, words.contains(where: { $0 != 0 }) else { return nil }
+        state = (words[0], words[1], words[2], words[3])
+    }
+
     /// An independent stream for a named purpose, e.g. `derived("split/test/class 3")`.
     public func derived(_ purpose: String) -> SeededRandom {
         var mixer = SplitMix64(state: state.0 ^ Self.fnv1a(purpose))

@@ -21,8 +21,8 @@ public final class SGD: Optimizer {
     public var learningRate: Float
     public let momentum: Float
     public let weightDecay: Float
-    private var velocities: [Tensor]
-    private var isFirstStep = true
+    var velocities: [Tensor]
+    var isFirstStep = true
 
     public init(parameters: [Variable], learningRate: Float, momentum: Float = 0, weightDecay: Float = 0) {
         precondition(learningRate >= 0 && momentum >= 0 && weightDecay >= 0,
@@ -63,7 +63,7 @@ public class Adam: Optimizer {
     public var learningRate: Float
     public let beta1: Float, beta2: Float, epsilon: Float
     public let weightDecay: Float
-    public private(set) var stepCount = 0
+    public internal(set) var stepCount = 0
     var firstMoments: [Tensor]
     var secondMoments: [Tensor]
     let decoupledWeightDecay: Bool

@@ -127,6 +127,38 @@ public final class HDF5File {
         }
     }
 
+    /// Creates every missing group on the way to `name` (`a/b/c` → groups `a` and `a/b`), without
+    /// time stamps so that the same content gives the same bytes.
+    public func createIntermediateGroups(for name: String) throws {
+        let components = name.split(separator: "/", omittingEmptySubsequences: true).dropLast()
+        var prefix = ""
+        for component in components {
+            prefix += (prefix.isEmpty ? "" : "/") + component
+            try withHDF5 {
+                guard H5Lexists(handle.id, prefix, defaultProperties) <= 0 else { return }
+                let creation = try HDF5Handle(H5Pcreate(reptile_h5p_group_create()), close: H5Pclose, path: path,
+                                              failure: "cannot make a group property list")
+                H5Pset_obj_track_times(creation.id, false)
+                _ = try HDF5Handle(H5Gcreate2(handle.id, prefix, defaultProperties, creation.id, defaultProperties),
+                                   close: H5Gclose, path: path, failure: "cannot create group \(prefix)")
+            }
+        }
+    }
+
+    /// Whether the root attribute `name` exists and holds a string.
+    public func isStringAttribute(_ name: String) -> Bool {
+        withHDF5 {
+            guard H5Aexists(handle.id, name) > 0 else { return false }
+            let attribute = H5Aopen(handle.id, name, defaultProperties)
+            guard attribute >= 0 else { return false }
+            defer { H5Aclose(attribute) }
+            let type = H5Aget_type(attribute)
+            guard type >= 0 else { return false }
+            defer { H5Tclose(type) }
+            return H5Tget_class(type) == H5T_STRING
+        }
+    }
+
     public func hasDataset(_ name: String) -> Bool {
         withHDF5 { H5Lexists(handle.id, name, defaultProperties) > 0 }
     }
@@ -137,8 +169,9 @@ public final class HDF5File {
                               chunkShape: [Int]? = nil) throws -> HDF5Dataset {
         try withHDF5 {
             var dimensions = shape.map { hsize_t($0) }
-            let space = try HDF5Handle(H5Screate_simple(Int32(shape.count), &dimensions, nil), close: H5Sclose,
-                                       path: path, failure: "cannot make the dataspace of \(name)")
+            // Rank 0 (a scalar tensor) is HDF5's scalar dataspace.
+            let spaceID = shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(shape.count), &dimensions, nil)
+            let space = try HDF5Handle(spaceID, close: H5Sclose, path: path, failure: "cannot make the dataspace of \(name)")
             let creation = try HDF5Handle(H5Pcreate(reptile_h5p_dataset_create()), close: H5Pclose, path: path,
                                           failure: "cannot make a dataset property list")
             H5Pset_obj_track_times(creation.id, false)
@@ -378,6 +411,35 @@ public final class HDF5Dataset {
     }
 
     /// The chunk shape, or nil for contiguous storage.
+    /// Writes the whole dataset at once (any rank, scalars included).
+    public func writeAll<Element>(_ values: [Element]) throws {
+        precondition(type != .string && MemoryLayout<Element>.size == type.byteCount, "element type mismatch writing \(name)")
+        guard values.count == shape.reduce(1, *) else {
+            throw ReptileError(path: file.path, "writing \(values.count) values into dataset \(name) of shape \(shape)")
+        }
+        guard !values.isEmpty else { return }
+        try withHDF5 {
+            let all = hid_t(H5S_ALL)
+            let status = values.withUnsafeBytes { H5Dwrite(handle.id, type.memoryType, all, all, defaultProperties, $0.baseAddress) }
+            guard status >= 0 else { throw ReptileError(path: file.path, "cannot write \(name)", fix: "check free disk space") }
+        }
+    }
+
+    /// Reads the whole dataset at once (any rank, scalars included).
+    public func readAll<Element>(as elementType: Element.Type) throws -> [Element] where Element: Numeric {
+        precondition(type != .string && MemoryLayout<Element>.size == type.byteCount, "element type mismatch reading \(name)")
+        var values = [Element](repeating: 0, count: shape.reduce(1, *))
+        guard !values.isEmpty else { return values }
+        try withHDF5 {
+            let all = hid_t(H5S_ALL)
+            let status = values.withUnsafeMutableBytes { H5Dread(handle.id, type.memoryType, all, all, defaultProperties, $0.baseAddress) }
+            guard status >= 0 else {
+                throw ReptileError(path: file.path, "cannot read dataset \(name) (damaged or cut short?)", fix: "write the file again")
+            }
+        }
+        return values
+    }
+
     public func chunkShape() -> [Int]? {
         withHDF5 {
             let creation = H5Dget_create_plist(handle.id)
