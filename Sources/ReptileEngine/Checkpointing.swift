@@ -79,6 +79,9 @@ public enum ModelCheckpoint {
             }
         }
         let optimizerNames = optimizers.keys.sorted()
+        for name in optimizerNames where name.isEmpty || name.contains("/") || name.hasPrefix(".") || name.hasSuffix(".") {
+            throw ReptileError(path: path, "optimizer name \(quoted(name)) cannot name a group", fix: "use a name such as \"optimizer\"")
+        }
         attributes[optimizersAttribute] = try StableJSON.string(optimizerNames)
         for optimizerName in optimizerNames {
             let optimizer = optimizers[optimizerName]!
@@ -104,9 +107,11 @@ public enum ModelCheckpoint {
     }
 
     /// Loads into several models and named optimizers. Optimizer state in the file for an
-    /// optimizer not given is ignored (loading weights for inference).
+    /// optimizer not given is ignored (loading weights for inference), and so are the tensors
+    /// under each of `ignoring` (e.g. `["discriminator"]` to load only a GAN's generator).
     @discardableResult
-    public static func load(from path: String, into layers: [any Layer], optimizers: [String: any Optimizer] = [:]) throws -> LoadedCheckpoint {
+    public static func load(from path: String, into layers: [any Layer], optimizers: [String: any Optimizer] = [:],
+                            ignoring ignoredModels: [String] = []) throws -> LoadedCheckpoint {
         let checkpoint = try CheckpointFile.read(at: path)
         var mismatches: [String] = []
 
@@ -138,7 +143,7 @@ public enum ModelCheckpoint {
         // Optimizer state the caller did not ask for is not "unexpected".
         let savedOptimizers = checkpoint.attributes[optimizersAttribute]
             .flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
-        let ignoredPrefixes = savedOptimizers.filter { optimizers[$0] == nil }.map { "\($0)." }
+        let ignoredPrefixes = (savedOptimizers.filter { optimizers[$0] == nil } + ignoredModels).map { "\($0)." }
 
         let found = Dictionary(checkpoint.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let expectedNames = Set(expected.map(\.name))

@@ -382,3 +382,59 @@ enum CheckpointTesting {
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["model.h5"])
     }
 }
+
+@Suite struct EngineCheckpointGANTests {
+    /// The W1 generator and discriminator with one Adam each, in one file; the generator alone
+    /// loads back for generation.
+    @Test func twoModelsAndTwoNamedOptimizersShareOneFile() throws {
+        let folder = try Support.makeTemporaryFolder("ckpt")
+        defer { Support.remove(folder) }
+        let path = folder.appendingPathComponent("gan.h5").path
+        var random = SeededRandom(seed: 21)
+        let generator = ConditionalGenerator(random: &random)
+        let discriminator = ConditionalDiscriminator(random: &random)
+        let generatorAdam = Adam(parameters: generator.parameters, learningRate: 2e-4, beta1: 0.5)
+        let discriminatorAdam = Adam(parameters: discriminator.parameters, learningRate: 2e-4, beta1: 0.5)
+        // Non-trivial moments and running statistics without running the GAN step.
+        for adam in [generatorAdam, discriminatorAdam] {
+            adam.stepCount = adam === generatorAdam ? 5 : 7
+            for index in adam.firstMoments.indices {
+                adam.firstMoments[index] = Tensor(normalShape: adam.firstMoments[index].shape, random: &random)
+                adam.secondMoments[index] = Tensor(uniformShape: adam.secondMoments[index].shape, in: 0...1, random: &random)
+            }
+        }
+        for buffer in generator.buffers + discriminator.buffers {
+            buffer.value = Tensor(uniformShape: buffer.shape, in: 0.5...1.5, random: &random)
+        }
+        try ModelCheckpoint.save(to: path, layers: [generator, discriminator],
+                                 optimizers: ["generator_optimizer": generatorAdam, "discriminator_optimizer": discriminatorAdam],
+                                 progress: TrainingProgress(step: 7, epoch: 3))
+
+        var other = SeededRandom(seed: 22)
+        let generator2 = ConditionalGenerator(random: &other)
+        let discriminator2 = ConditionalDiscriminator(random: &other)
+        let generatorAdam2 = Adam(parameters: generator2.parameters, learningRate: 2e-4, beta1: 0.5)
+        let discriminatorAdam2 = Adam(parameters: discriminator2.parameters, learningRate: 2e-4, beta1: 0.5)
+        let loaded = try ModelCheckpoint.load(from: path, into: [generator2, discriminator2],
+                                              optimizers: ["generator_optimizer": generatorAdam2, "discriminator_optimizer": discriminatorAdam2])
+        #expect(loaded.progress.step == 7 && loaded.progress.epoch == 3)
+        #expect(CheckpointTesting.bits(generator2.parameters + generator2.buffers) == CheckpointTesting.bits(generator.parameters + generator.buffers))
+        #expect(CheckpointTesting.bits(discriminator2.parameters + discriminator2.buffers)
+                == CheckpointTesting.bits(discriminator.parameters + discriminator.buffers))
+        #expect(CheckpointTesting.bits(generatorAdam2.firstMoments) == CheckpointTesting.bits(generatorAdam.firstMoments))
+        #expect(CheckpointTesting.bits(discriminatorAdam2.secondMoments) == CheckpointTesting.bits(discriminatorAdam.secondMoments))
+        #expect(generatorAdam2.stepCount == 5 && discriminatorAdam2.stepCount == 7)
+
+        // Generation needs the generator only: the discriminator is ignored by name, not silently.
+        var third = SeededRandom(seed: 23)
+        let generatorOnly = ConditionalGenerator(random: &third)
+        #expect(throws: ReptileError.self) { try ModelCheckpoint.load(from: path, into: generatorOnly) }
+        try ModelCheckpoint.load(from: path, into: [generatorOnly], ignoring: ["discriminator"])
+        #expect(CheckpointTesting.bits(generatorOnly.parameters + generatorOnly.buffers)
+                == CheckpointTesting.bits(generator.parameters + generator.buffers))
+
+        let names = try CheckpointFile.read(at: path).tensorNames
+        #expect(names.contains("generator_optimizer.generator.fc.weight.m"))
+        #expect(names.contains("discriminator_optimizer.discriminator.class_head.bias.v"))
+    }
+}
