@@ -53,6 +53,19 @@ import Testing
         #expect(abs(b.gradient!.scalarValue - 0.8) < 1e-5)
     }
 
+    @Test func frozenParametersGetNoGradientWhileInputsStillDo() {
+        var random = SeededRandom(seed: 5)
+        let layer = Linear(inputSize: 3, outputSize: 2, name: "frozen", random: &random)
+        let input = randomVariable([4, 3], seed: 6)
+        layer.setParametersRequireGradient(false)
+        sum(layer(input)).backward()
+        #expect(layer.weight.gradient!.scalars.allSatisfy { $0 == 0 })
+        #expect(input.gradient!.scalars.contains { $0 != 0 })
+        layer.setParametersRequireGradient(true)
+        sum(layer(input)).backward()
+        #expect(layer.weight.gradient!.scalars.contains { $0 != 0 })
+    }
+
     @Test func schedulesWarmUpThenDecay() {
         let linear = LearningRateSchedule.warmupThenLinearDecay(warmupSteps: 4, totalSteps: 14)
         #expect(linear.factor(atStep: 0) == 0.25 && linear.factor(atStep: 3) == 1)
