@@ -150,6 +150,19 @@ private final class TinyConvolutionalNetwork: Layer {
         return (model.parameters + model.normalization.buffers).map { $0.value.scalars.map(\.bitPattern) }
     }
 
+    /// End to end through the layer classes: every parameter of a network with every kind of layer.
+    @Test func wholeNetworkGradientCheck() {
+        var random = SeededRandom(seed: 9)
+        let model = TinyConvolutionalNetwork(random: &random)
+        let images = Tensor(normalShape: [4, 1, 8, 8], random: &random)
+        // A small step: a larger one moves some LeakyReLU inputs and max-pool winners across their kinks.
+        let result = gradientCheck(model.parameters, stepSize: 1e-3, elementsPerInput: 6) { _ in
+            var dropoutRandom = SeededRandom(seed: 10)
+            return model.loss(images: images, labels: [0, 2, 1, 2], random: &dropoutRandom)
+        }
+        expectGradientsMatch(result)
+    }
+
     @Test func theSameSeedGivesABitIdenticalRun() {
         let first = trainTinyNetwork(seed: 7, steps: 4), second = trainTinyNetwork(seed: 7, steps: 4)
         #expect(first == second)
