@@ -15,8 +15,7 @@ public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride:
         kernelHeight: weight.shape[2], kernelWidth: weight.shape[3],
         strideHeight: stride, strideWidth: stride, paddingHeight: padding, paddingWidth: padding)
     geometry.validate(operation: "conv2d", inputShape: input.shape)
-    let output = convolution(input, weight: weight, bias: bias, geometry: geometry)
-    return output
+    return convolution(input, weight: weight, bias: bias, geometry: geometry)
 }
 
 /// The shared kernel of conv1d and conv2d: the weight is [O, C·KH·KW] in memory whatever its rank.

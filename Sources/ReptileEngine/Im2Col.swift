@@ -58,7 +58,10 @@ func imageToColumns(_ images: UnsafePointer<Float>, batch: Int, geometry g: Conv
     for image in 0..<batch {
         for channel in 0..<channels {
             let source = images + (image * channels + channel) * imageArea
-            for y in 0..<height { (interior + y * paddedWidth).update(from: source + y * width, count: width) }
+            for y in 0..<height {
+                let from = source + y * width, to = interior + y * paddedWidth
+                for x in 0..<width { to[x] = from[x] }
+            }
             var row = channel * kernelHeight * kernelWidth
             for ky in 0..<kernelHeight {
                 for kx in 0..<kernelWidth {

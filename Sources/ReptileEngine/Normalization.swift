@@ -31,30 +31,31 @@ public func batchNorm(_ input: Variable, scale: Variable, shift: Variable, stati
 
     var mean = [Float](repeating: 0, count: channels), reciprocalDeviation = [Float](repeating: 0, count: channels)
     if training {
-        var variance = [Float](repeating: 0, count: channels)
-        for channel in 0..<channels {
-            var total: Double = 0
-            for image in 0..<batch {
+        // Image-major order walks memory contiguously (for [N, C] inputs a channel-major walk
+        // would jump a whole row per element); per-row partial sums in Float, totals in Double.
+        var totals = [Double](repeating: 0, count: channels), squares = [Double](repeating: 0, count: channels)
+        for image in 0..<batch {
+            for channel in 0..<channels {
                 let row = x + (image * channels + channel) * positions
                 var rowTotal: Float = 0
                 for index in 0..<positions { rowTotal += row[index] }
-                total += Double(rowTotal)
+                totals[channel] += Double(rowTotal)
             }
-            let channelMean = Float(total / Double(reductionCount))
-            // Second pass around the mean: no cancellation, unlike E[x²] − E[x]².
-            var squares: Double = 0
-            for image in 0..<batch {
-                let row = x + (image * channels + channel) * positions
+        }
+        for channel in 0..<channels { mean[channel] = Float(totals[channel] / Double(reductionCount)) }
+        // Second pass around the mean: no cancellation, unlike E[x²] − E[x]².
+        for image in 0..<batch {
+            for channel in 0..<channels {
+                let row = x + (image * channels + channel) * positions, channelMean = mean[channel]
                 var rowSquares: Float = 0
                 for index in 0..<positions {
                     let centred = row[index] - channelMean
                     rowSquares += centred * centred
                 }
-                squares += Double(rowSquares)
+                squares[channel] += Double(rowSquares)
             }
-            mean[channel] = channelMean
-            variance[channel] = Float(squares / Double(reductionCount))
         }
+        let variance = squares.map { Float($0 / Double(reductionCount)) }
         let momentum = statistics.momentum, correction = Float(reductionCount) / Float(reductionCount - 1)
         let runningMean = statistics.mean.value.mutablePointer, runningVariance = statistics.variance.value.mutablePointer
         for channel in 0..<channels {

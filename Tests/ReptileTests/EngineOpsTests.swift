@@ -107,7 +107,7 @@ import Testing
         #expect(rows[3...].allSatisfy { abs($0 - 1.0 / 3) < 1e-6 }, "\(rows)")
     }
 
-    @Test func reductionsReshapeAndConcat() {
+    @Test func reductionsReshapeConcatAndSlice() {
         let x = randomVariable([2, 3, 4], seed: 7), y = randomVariable([2, 2, 4], seed: 8)
         expectGradientsMatch(gradientCheck([x]) { sum($0[0]) })
         expectGradientsMatch(gradientCheck([x]) { mean($0[0]) })
@@ -117,6 +117,11 @@ import Testing
         }
         expectGradientsMatch(gradientCheck([x]) { reshape($0[0], [6, -1]) * reshape($0[0], [6, 4]) })
         expectGradientsMatch(gradientCheck([x, y]) { concat([$0[0], $0[1]], alongAxis: 1) })
+        expectGradientsMatch(gradientCheck([x]) { slice($0[0], alongAxis: 1, 1..<3) })
+        expectGradientsMatch(gradientCheck([x]) { slice($0[0], alongAxis: 2, 0..<2) + slice($0[0], alongAxis: 2, 2..<4) })
+        let rows = Variable(Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]))
+        #expect(slice(rows, alongAxis: 1, 1..<3).value.scalars == [2, 3, 5, 6])
+        #expect(slice(rows, alongAxis: 0, 1..<2).value.scalars == [4, 5, 6])
         let joined = concat([Variable(Tensor(shape: [2, 1], values: [1, 2])), Variable(Tensor(shape: [2, 2], values: [3, 4, 5, 6]))],
                             alongAxis: 1)
         #expect(joined.shape == [2, 3] && joined.value.scalars == [1, 3, 4, 2, 5, 6])

@@ -53,6 +53,19 @@ import Testing
         #expect(abs(b.gradient!.scalarValue - 0.8) < 1e-5)
     }
 
+    @Test func frozenParametersGetNoGradientWhileInputsStillDo() {
+        var random = SeededRandom(seed: 5)
+        let layer = Linear(inputSize: 3, outputSize: 2, name: "frozen", random: &random)
+        let input = randomVariable([4, 3], seed: 6)
+        layer.setParametersRequireGradient(false)
+        sum(layer(input)).backward()
+        #expect(layer.weight.gradient!.scalars.allSatisfy { $0 == 0 })
+        #expect(input.gradient!.scalars.contains { $0 != 0 })
+        layer.setParametersRequireGradient(true)
+        sum(layer(input)).backward()
+        #expect(layer.weight.gradient!.scalars.contains { $0 != 0 })
+    }
+
     @Test func schedulesWarmUpThenDecay() {
         let linear = LearningRateSchedule.warmupThenLinearDecay(warmupSteps: 4, totalSteps: 14)
         #expect(linear.factor(atStep: 0) == 0.25 && linear.factor(atStep: 3) == 1)
@@ -135,6 +148,19 @@ private final class TinyConvolutionalNetwork: Layer {
             optimizer.step()
         }
         return (model.parameters + model.normalization.buffers).map { $0.value.scalars.map(\.bitPattern) }
+    }
+
+    /// End to end through the layer classes: every parameter of a network with every kind of layer.
+    @Test func wholeNetworkGradientCheck() {
+        var random = SeededRandom(seed: 9)
+        let model = TinyConvolutionalNetwork(random: &random)
+        let images = Tensor(normalShape: [4, 1, 8, 8], random: &random)
+        // A small step: a larger one moves some LeakyReLU inputs and max-pool winners across their kinks.
+        let result = gradientCheck(model.parameters, stepSize: 1e-3, elementsPerInput: 6) { _ in
+            var dropoutRandom = SeededRandom(seed: 10)
+            return model.loss(images: images, labels: [0, 2, 1, 2], random: &dropoutRandom)
+        }
+        expectGradientsMatch(result)
     }
 
     @Test func theSameSeedGivesABitIdenticalRun() {
