@@ -62,7 +62,6 @@ public final class StoragePool: Sendable {
     public var pooledElementCount: Int { state.withLock { $0.pooledElementCount } }
 
     func take(count: Int) -> UnsafeMutablePointer<Float> {
-        if count == 128 && self !== StoragePool.shared { print("TAKE 128") }
         let reused: UInt? = state.withLock { lists in
             guard let address = lists.blocksByCount[count]?.popLast() else {
                 lists.freshAllocationCount += 1
@@ -77,7 +76,7 @@ public final class StoragePool: Sendable {
     }
 
     func recycle(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
-        let address = UInt(bitPattern: pointer); if count == 128 && self !== StoragePool.shared { print("RECYCLE 128") }
+        let address = UInt(bitPattern: pointer)
         state.withLock { lists in
             lists.blocksByCount[count, default: []].append(address)
             lists.pooledElementCount += count
