@@ -96,4 +96,53 @@ cases["generator"] = {
     "gradients": gradients({**inputs, **parameters}),
 }
 
+# Case 3: a GRU over 4 steps from a given initial state (PyTorch's gate order r, z, n), with the
+# loss a fixed weighting of every step's hidden state.
+inputs = {"x": leaf([2, 4, 3]), "h0": leaf([2, 5], 0.5)}
+parameters = {"weight_ih": leaf([15, 3], 0.4), "weight_hh": leaf([15, 5], 0.4), "bias_ih": leaf([15], 0.1), "bias_hh": leaf([15], 0.1)}
+gru = torch.nn.GRU(3, 5, batch_first=True)
+module_parameters = {"weight_ih": gru.weight_ih_l0, "weight_hh": gru.weight_hh_l0, "bias_ih": gru.bias_ih_l0, "bias_hh": gru.bias_hh_l0}
+with torch.no_grad():
+    for name, tensor in module_parameters.items():
+        tensor.copy_(parameters[name])
+states, _ = gru(inputs["x"], inputs["h0"].unsqueeze(0))
+weights = torch.randn(2, 4, 5)
+loss = (states * weights).sum()
+loss.backward()
+for name, tensor in module_parameters.items():
+    parameters[name].grad = tensor.grad
+cases["gru"] = {
+    "inputs": dump(inputs), "parameters": dump(parameters),
+    "weights": {"shape": list(weights.shape), "values": values(weights)},
+    "forward": dump({"states": states}), "running": {},
+    "loss": float(loss.detach()),
+    "gradients": gradients({**inputs, **parameters}),
+}
+
+# Case 4: BERT-style multi-head self-attention (2 heads) with a padding mask, then a fixed weighting.
+inputs = {"x": leaf([2, 5, 8])}
+parameters = {f"{n}.{k}": leaf([8, 8] if k == "weight" else [8], 0.3 if k == "weight" else 0.1)
+              for n in ["query", "key", "value", "output"] for k in ["weight", "bias"]}
+mask = [[True, True, True, False, False], [True, True, True, True, True]]
+p = parameters
+def heads(t):
+    return t.reshape(2, 5, 2, 4).transpose(1, 2)
+q = heads(F.linear(inputs["x"], p["query.weight"], p["query.bias"]))
+k = heads(F.linear(inputs["x"], p["key.weight"], p["key.bias"]))
+v = heads(F.linear(inputs["x"], p["value.weight"], p["value.bias"]))
+scores = q @ k.transpose(-1, -2) / 2.0
+scores = scores.masked_fill(~torch.tensor(mask)[:, None, None, :], -1e9)
+context = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(2, 5, 8)
+attended = F.linear(context, p["output.weight"], p["output.bias"])
+weights = torch.randn(2, 5, 8)
+loss = (attended * weights).sum()
+loss.backward()
+cases["attention"] = {
+    "inputs": dump(inputs), "parameters": dump(parameters), "mask": mask,
+    "weights": {"shape": list(weights.shape), "values": values(weights)},
+    "forward": dump({"output": attended}), "running": {},
+    "loss": float(loss.detach()),
+    "gradients": gradients({**inputs, **parameters}),
+}
+
 print(json.dumps({"torch_version": torch.__version__, "cases": cases}, indent=None, sort_keys=True))
