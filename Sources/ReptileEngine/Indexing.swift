@@ -73,3 +73,54 @@ public func split(_ input: Variable, alongAxis axis: Int) -> [Variable] {
         reshape(slice(input, alongAxis: axis, range: index..<(index + 1)), reduced)
     }
 }
+
+/// The maximum over the last axis: [B, C, L] → [B, C] (the text CNN's max-pool over time).
+/// Forward keeps where each maximum was; backward sends the gradient there.
+public func maxOverTime(_ input: Variable) -> Variable {
+    precondition(input.shape.count >= 2 && input.shape.last! > 0,
+                 "maxOverTime needs [..., L] with L > 0, got \(input.shape)")
+    let length = input.shape.last!, rows = input.value.count / length
+    var output = Tensor(uninitializedShape: Array(input.shape.dropLast()))
+    var positions = [Int](repeating: 0, count: rows)
+    let x = input.value.readPointer, y = output.mutablePointer
+    for row in 0..<rows {
+        let source = x + row * length
+        var best = source[0], bestIndex = 0
+        for index in 1..<length where source[index] > best {
+            best = source[index]
+            bestIndex = index
+        }
+        y[row] = best
+        positions[row] = bestIndex
+    }
+    return Variable(output, parents: [input]) { result in
+        let dy = result.gradient!.readPointer, dx = input.gradientForAccumulation()
+        for row in 0..<rows { dx[row * length + positions[row]] += dy[row] }
+    }
+}
+
+/// Swaps the last two axes: [..., M, N] → [..., N, M] (embeddings [B, L, E] to conv1d's [B, E, L]).
+public func transposeLastTwoAxes(_ input: Variable) -> Variable {
+    precondition(input.shape.count >= 2, "transposeLastTwoAxes needs rank 2 or more, got \(input.shape)")
+    let rows = input.shape[input.shape.count - 2], columns = input.shape.last!
+    let matrices = input.value.count / max(rows * columns, 1), matrixSize = rows * columns
+    var outputShape = input.shape
+    outputShape.swapAt(outputShape.count - 2, outputShape.count - 1)
+    var output = Tensor(uninitializedShape: outputShape)
+    let x = input.value.readPointer, y = output.mutablePointer
+    for matrix in 0..<matrices {
+        let source = x + matrix * matrixSize, destination = y + matrix * matrixSize
+        for row in 0..<rows {
+            for column in 0..<columns { destination[column * rows + row] = source[row * columns + column] }
+        }
+    }
+    return Variable(output, parents: [input]) { result in
+        let dy = result.gradient!.readPointer, dx = input.gradientForAccumulation()
+        for matrix in 0..<matrices {
+            let source = dy + matrix * matrixSize, destination = dx + matrix * matrixSize
+            for row in 0..<rows {
+                for column in 0..<columns { destination[row * columns + column] += source[column * rows + row] }
+            }
+        }
+    }
+}

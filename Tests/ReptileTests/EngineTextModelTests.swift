@@ -1,0 +1,111 @@
+import Foundation
+import ReptileCore
+import Testing
+@testable import ReptileEngine
+
+@Suite struct EngineTextModelTests {
+    @Test func maxOverTimeAndTransposeValuesAndGradients() {
+        let x = Variable(Tensor(shape: [1, 2, 3], values: [1, 7, 2, 9, 0, 4]))
+        #expect(maxOverTime(x).value.scalars == [7, 9])
+        #expect(transposeLastTwoAxes(x).shape == [1, 3, 2] && transposeLastTwoAxes(x).value.scalars == [1, 9, 7, 0, 2, 4])
+        // Distinct values 0.1 apart, so a step of 0.01 never changes which element is the maximum.
+        var random = SeededRandom(seed: 71)
+        var values = (0..<(2 * 3 * 5)).map { Float($0) * 0.1 - 1.5 }
+        random.shuffle(&values)
+        let input = Variable(Tensor(shape: [2, 3, 5], values: values), requiresGradient: true)
+        expectGradientsMatch(gradientCheck([input], elementsPerInput: 30) { maxOverTime($0[0]) })
+        expectGradientsMatch(gradientCheck([input]) { transposeLastTwoAxes($0[0]) })
+    }
+
+    @Test func textCNNDiscriminatorGradients() {
+        var random = SeededRandom(seed: 72)
+        let discriminator = TextConvolutionalDiscriminator(vocabularySize: 20, embeddingSize: 6, channelsPerWidth: 4,
+                                                           name: "discriminator", random: &random)
+        #expect(discriminator.parameters.map { $0.name! } == [
+            "discriminator.embedding.weight",
+            "discriminator.conv3.weight", "discriminator.conv3.bias", "discriminator.conv4.weight", "discriminator.conv4.bias",
+            "discriminator.conv5.weight", "discriminator.conv5.bias",
+            "discriminator.output.weight", "discriminator.output.bias",
+        ])
+        let tokens = (0..<(2 * 9)).map { _ in random.nextIndex(below: 20) }
+        #expect(discriminator(tokens: tokens, batch: 2).shape == [2, 1])
+        // ReLU and the maximum are kinked: a small step keeps every perturbation on one side.
+        expectGradientsMatch(gradientCheck(discriminator.parameters, stepSize: 1e-3, elementsPerInput: 12) { _ in
+            discriminator(tokens: tokens, batch: 2)
+        })
+    }
+
+    @Test func textGeneratorLearnsAFixedBatchThroughTheGRU() {
+        var random = SeededRandom(seed: 73)
+        let model = TextGenerator(vocabularySize: 12, embeddingSize: 8, hiddenSize: 16, classCount: 3, random: &random)
+        #expect(model.parameters.map { $0.name! } == [
+            "generator.embedding.weight", "generator.class_embedding.weight",
+            "generator.gru.weight_ih_l0", "generator.gru.weight_hh_l0", "generator.gru.bias_ih_l0", "generator.gru.bias_hh_l0",
+            "generator.output.weight", "generator.output.bias",
+        ])
+        let batch = 3, time = 6
+        let sequences = (0..<(batch * (time + 1))).map { _ in random.nextIndex(below: 12) }
+        var inputs: [Int] = [], targets: [Int] = []
+        for row in 0..<batch {
+            inputs += sequences[(row * (time + 1))..<(row * (time + 1) + time)]
+            targets += sequences[(row * (time + 1) + 1)..<((row + 1) * (time + 1))]
+        }
+        let classes = [0, 1, 2]
+        // The loss depends on the class embedding (the initial state) and every GRU weight.
+        let parameters = [model.classEmbedding.weight] + model.recurrent.parameters
+        expectGradientsMatch(gradientCheck(parameters, elementsPerInput: 10) { _ in
+            crossEntropy(logits: model(tokens: inputs, classes: classes).logits, labels: targets)
+        })
+        let trainer = TextGeneratorTrainer(model: model, learningRate: 1e-2)
+        let first = trainer.step(inputTokens: inputs, targetTokens: targets, classes: classes)
+        var last = first
+        for _ in 0..<40 { last = trainer.step(inputTokens: inputs, targetTokens: targets, classes: classes) }
+        #expect(last < first * 0.5, "loss went from \(first) to \(last)")
+    }
+}
+
+/// Speed of the W2 step (WORKLOADS.md timing rules). Off by default; run in release with
+/// `REPTILE_ENGINE_BENCH=1 swift test -c release --filter EngineTextBenchmarks`.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["REPTILE_ENGINE_BENCH"] != nil))
+struct EngineTextBenchmarks {
+    private var threads: Int { Int(ProcessInfo.processInfo.environment["REPTILE_ENGINE_BENCH_THREADS"] ?? "") ?? 2 }
+    private var timedSteps: Int { Int(ProcessInfo.processInfo.environment["REPTILE_ENGINE_BENCH_STEPS"] ?? "") ?? 20 }
+
+    private func medianSeconds(warmup: Int = 5, steps: Int, _ body: () -> Void) -> Double {
+        for _ in 0..<warmup { body() }
+        var times: [Double] = []
+        for _ in 0..<steps {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return times.sorted()[times.count / 2]
+    }
+
+    @Test func w2TextGeneratorStep() {
+        BLAS.setThreadCount(threads)
+        var random = SeededRandom(seed: 3)
+        let trainer = TextGeneratorTrainer(model: TextGenerator(random: &random))
+        let batch = 64, time = 32
+        let inputs = (0..<(batch * time)).map { _ in random.nextIndex(below: 5000) }
+        let targets = (0..<(batch * time)).map { _ in random.nextIndex(below: 5000) }
+        let classes = (0..<batch).map { $0 % 10 }
+        let seconds = medianSeconds(steps: timedSteps) {
+            trainer.step(inputTokens: inputs, targetTokens: targets, classes: classes)
+        }
+        print(#"{"workload":"W2","metric":"tokens_per_s","value":\#(Double(batch * time) / seconds),"median_step_ms":\#(seconds * 1000),"threads":\#(threads)}"#)
+    }
+
+    @Test func w3DiscriminatorForwardBackward() {
+        BLAS.setThreadCount(threads)
+        var random = SeededRandom(seed: 4)
+        let discriminator = TextConvolutionalDiscriminator(random: &random)
+        let tokens = (0..<(64 * 32)).map { _ in random.nextIndex(below: 5000) }
+        let targets = Tensor(shape: [64, 1], repeating: 1)
+        let seconds = medianSeconds(steps: timedSteps) {
+            discriminator.zeroGradients()
+            binaryCrossEntropyWithLogits(logits: discriminator(tokens: tokens, batch: 64), targets: targets).backward()
+        }
+        print(#"{"workload":"W3-discriminator","metric":"sequences_per_s","value":\#(64 / seconds),"median_step_ms":\#(seconds * 1000),"threads":\#(threads)}"#)
+    }
+}
