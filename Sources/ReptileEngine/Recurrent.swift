@@ -11,12 +11,6 @@ import ReptileCore
 //   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
 //   h' = (1 − z) ⊙ n + z ⊙ h
 
-/// σ(x) with one expf; clamping keeps expf finite (σ is 0 or 1 in Float beyond ±40 anyway).
-@inline(__always)
-private func logistic(_ value: Float) -> Float {
-    1 / (1 + expf(-min(max(value, -40), 40)))
-}
-
 /// The hidden states of a recurrent layer.
 public struct RecurrentOutput {
     /// Every step's hidden state, [batch, time, hidden].
@@ -73,10 +67,10 @@ public func gru(_ input: Variable, initialState: Variable, weightInput: Variable
             let gate = g + (step * batch + row) * gateSize, candidate = candidates + (step * batch + row) * hiddenSize
             let hiddenBefore = previous + row * hiddenSize, hiddenAfter = next + row * hiddenSize
             for unit in 0..<hiddenSize {
-                let reset = logistic(x[unit] + hidden[unit])
-                let update = logistic(x[hiddenSize + unit] + hidden[hiddenSize + unit])
-                // tanh(a) = 2σ(2a) − 1: one expf instead of libm's slow tanhf (PLATFORM.md §4).
-                let newGate = 2 * logistic(2 * (x[2 * hiddenSize + unit] + reset * hidden[2 * hiddenSize + unit])) - 1
+                let reset = fastSigmoid(x[unit] + hidden[unit])
+                let update = fastSigmoid(x[hiddenSize + unit] + hidden[hiddenSize + unit])
+                // tanh(a) = 2σ(2a) − 1: libm's tanhf is slow and does not vectorise (PLATFORM.md §4).
+                let newGate = 2 * fastSigmoid(2 * (x[2 * hiddenSize + unit] + reset * hidden[2 * hiddenSize + unit])) - 1
                 gate[unit] = reset
                 gate[hiddenSize + unit] = update
                 gate[2 * hiddenSize + unit] = newGate

@@ -115,6 +115,17 @@ import Testing
         #expect(result.checkedElements == 24 + 10 + 30 + 30 + 15 + 15)
     }
 
+    @Test func fastExponentialAgreesWithExpf() {
+        var worst: Float = 0
+        for step in -2000...2000 {
+            let value = Float(step) * 0.043  // −86 … 86
+            worst = max(worst, abs(fastExponential(value) - expf(value)) / expf(value))
+        }
+        #expect(worst < 1e-6, "worst relative error \(worst)")
+        #expect(fastExponential(-200) >= 0 && fastExponential(-200) < 1e-37 && fastExponential(200).isFinite)
+        #expect(abs(fastSigmoid(0) - 0.5) < 1e-7 && fastSigmoid(-100) < 1e-30 && fastSigmoid(100) == 1)
+    }
+
     @Test func gruLayerNamesItsParametersLikePyTorch() {
         var random = SeededRandom(seed: 45)
         let layer = GRU(inputSize: 3, hiddenSize: 4, name: "generator.gru", random: &random)

@@ -109,3 +109,32 @@ struct EngineTextBenchmarks {
         print(#"{"workload":"W3-discriminator","metric":"sequences_per_s","value":\#(64 / seconds),"median_step_ms":\#(seconds * 1000),"threads":\#(threads)}"#)
     }
 }
+
+extension EngineTextBenchmarks {
+    /// Where the W2 step's time goes: each part's forward + backward alone, at the W2 sizes.
+    @Test func w2StepBreakdown() {
+        BLAS.setThreadCount(threads)
+        var random = SeededRandom(seed: 5)
+        let batch = 64, time = 32, hidden = 256, vocabulary = 5000
+        let layer = GRU(inputSize: 128, hiddenSize: hidden, name: "gru", random: &random)
+        let embedded = Variable(Tensor(normalShape: [batch, time, 128], random: &random))
+        let initial = Variable(Tensor(normalShape: [batch, hidden], random: &random), requiresGradient: true)
+        let projection = Linear(inputSize: hidden, outputSize: vocabulary, name: "output", random: &random)
+        let states = Variable(Tensor(normalShape: [batch * time, hidden], random: &random), requiresGradient: true)
+        let logits = Variable(Tensor(normalShape: [batch * time, vocabulary], random: &random), requiresGradient: true)
+        let labels = (0..<(batch * time)).map { _ in random.nextIndex(below: vocabulary) }
+        let seed = Tensor(normalShape: [batch, time, hidden], random: &random)
+        let projectionSeed = Tensor(normalShape: [batch * time, vocabulary], random: &random)
+        let gruForward = medianSeconds(steps: timedSteps) { _ = layer(embedded, initialState: initial) }
+        let gruTotal = medianSeconds(steps: timedSteps) { layer(embedded, initialState: initial).states.backward(seed: seed) }
+        let linearTotal = medianSeconds(steps: timedSteps) { projection(states).backward(seed: projectionSeed) }
+        let lossTotal = medianSeconds(steps: timedSteps) { crossEntropy(logits: logits, labels: labels).backward() }
+        let model = TextGenerator(random: &random)
+        let optimizer = Adam(parameters: model.parameters)
+        for parameter in model.parameters { parameter.zeroGradient() }
+        let adam = medianSeconds(steps: timedSteps) { optimizer.step() }
+        print(#"{"w2_breakdown_ms":{"gru_forward":\#(gruForward * 1000),"gru_forward_backward":\#(gruTotal * 1000),"#
+              + #""output_linear_forward_backward":\#(linearTotal * 1000),"cross_entropy_forward_backward":\#(lossTotal * 1000),"#
+              + #""adam":\#(adam * 1000)},"threads":\#(threads)}"#)
+    }
+}
