@@ -3,7 +3,7 @@ import ReptileCore
 
 // A GRU over a whole sequence as ONE op with its own backward through time, rather than a chain of
 // small ops per step: one GEMM for the input projections of every step, one GEMM per step for the
-// hidden projection, and the gate arithmetic fused into a single loop per step.
+// hidden projection, and the gate arithmetic in a few short vectorised loops per step.
 //
 // Equations and fused weight layout as PyTorch (gate order r, z, n):
 //   r = σ(W_ir x + b_ir + W_hr h + b_hr)
@@ -66,16 +66,18 @@ public func gru(_ input: Variable, initialState: Variable, weightInput: Variable
             let x = fromInputs + (row * time + step) * gateSize, hidden = fromHidden + row * gateSize
             let gate = g + (step * batch + row) * gateSize, candidate = candidates + (step * batch + row) * hiddenSize
             let hiddenBefore = previous + row * hiddenSize, hiddenAfter = next + row * hiddenSize
+            // Short loops with one or two inputs each, the activations in place: each vectorises,
+            // where one loop over all six arrays did not (too many possible overlaps to check).
+            for unit in 0..<(2 * hiddenSize) { gate[unit] = x[unit] + hidden[unit] }
+            for unit in 0..<(2 * hiddenSize) { gate[unit] = fastSigmoid(gate[unit]) }
+            candidate.update(from: hidden + 2 * hiddenSize, count: hiddenSize)
+            let reset = UnsafePointer(gate), update = UnsafePointer(gate + hiddenSize), newGate = gate + 2 * hiddenSize
+            let newGateInput = x + 2 * hiddenSize
+            for unit in 0..<hiddenSize { newGate[unit] = newGateInput[unit] + reset[unit] * candidate[unit] }
+            // tanh(a) = 2σ(2a) − 1: libm's tanhf is slow and does not vectorise (PLATFORM.md §4).
+            for unit in 0..<hiddenSize { newGate[unit] = 2 * fastSigmoid(2 * newGate[unit]) - 1 }
             for unit in 0..<hiddenSize {
-                let reset = fastSigmoid(x[unit] + hidden[unit])
-                let update = fastSigmoid(x[hiddenSize + unit] + hidden[hiddenSize + unit])
-                // tanh(a) = 2σ(2a) − 1: libm's tanhf is slow and does not vectorise (PLATFORM.md §4).
-                let newGate = 2 * fastSigmoid(2 * (x[2 * hiddenSize + unit] + reset * hidden[2 * hiddenSize + unit])) - 1
-                gate[unit] = reset
-                gate[hiddenSize + unit] = update
-                gate[2 * hiddenSize + unit] = newGate
-                candidate[unit] = hidden[2 * hiddenSize + unit]
-                hiddenAfter[unit] = (1 - update) * newGate + update * hiddenBefore[unit]
+                hiddenAfter[unit] = (1 - update[unit]) * newGate[unit] + update[unit] * hiddenBefore[unit]
             }
         }
     }
