@@ -64,6 +64,48 @@ import Testing
     }
 }
 
+@Suite struct EngineTextStorageTests {
+    @Test func textGeneratorStepsAllocateNoNewStorage() {
+        let pool = StoragePool()
+        StoragePool.$current.withValue(pool) {
+            var random = SeededRandom(seed: 74)
+            let trainer = TextGeneratorTrainer(model: TextGenerator(vocabularySize: 20, embeddingSize: 8, hiddenSize: 12,
+                                                                    classCount: 2, random: &random))
+            let inputs = (0..<(2 * 5)).map { _ in random.nextIndex(below: 20) }
+            let targets = (0..<(2 * 5)).map { _ in random.nextIndex(below: 20) }
+            var allocations: [Int] = []
+            for _ in 0..<4 {
+                #expect(trainer.step(inputTokens: inputs, targetTokens: targets, classes: [0, 1]).isFinite)
+                allocations.append(pool.freshAllocationCount)
+            }
+            #expect(allocations.allSatisfy { $0 == allocations[0] }, "\(allocations)")
+        }
+    }
+
+    @Test func attentionAndSpectralNormStepsAllocateNoNewStorage() {
+        let pool = StoragePool()
+        StoragePool.$current.withValue(pool) {
+            var random = SeededRandom(seed: 75)
+            let attention = MultiHeadSelfAttention(hiddenSize: 8, headCount: 2, name: "attention", random: &random)
+            let head = Linear(inputSize: 8, outputSize: 3, name: "head", random: &random)
+            let norm = SpectralNorm(weightShape: [3, 8], name: "head", random: &random)
+            let optimizer = Adam(parameters: attention.parameters + head.parameters)
+            let input = Variable(Tensor(normalShape: [2, 4, 8], random: &random))
+            let mask = [true, true, true, false, true, true, false, false]
+            var allocations: [Int] = []
+            for _ in 0..<4 {
+                optimizer.zeroGradients()
+                let pooled = mean(attention(input, mask: mask), alongAxis: 1)
+                let logits = linear(pooled, weight: norm(head.weight), bias: head.bias)
+                crossEntropy(logits: logits, labels: [0, 2]).backward()
+                optimizer.step()
+                allocations.append(pool.freshAllocationCount)
+            }
+            #expect(allocations.allSatisfy { $0 == allocations[0] }, "\(allocations)")
+        }
+    }
+}
+
 /// Speed of the W2 step (WORKLOADS.md timing rules). Off by default; run in release with
 /// `REPTILE_ENGINE_BENCH=1 swift test -c release --filter EngineTextBenchmarks`.
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["REPTILE_ENGINE_BENCH"] != nil))
