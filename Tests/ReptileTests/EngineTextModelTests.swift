@@ -64,6 +64,25 @@ import Testing
     }
 }
 
+extension EngineTextModelTests {
+    @Test func samplingIsSeededAndFollowsTheLogits() {
+        var random = SeededRandom(seed: 76)
+        let model = TextGenerator(vocabularySize: 15, embeddingSize: 4, hiddenSize: 8, classCount: 2, random: &random)
+        var first = SeededRandom(seed: 5), second = SeededRandom(seed: 5)
+        let a = model.sample(classes: [0, 1, 1], length: 7, startToken: 0, random: &first)
+        let b = model.sample(classes: [0, 1, 1], length: 7, startToken: 0, random: &second)
+        #expect(a.count == 21 && a == b && a.allSatisfy { (0..<15).contains($0) })
+        #expect(model.parameters.allSatisfy { $0.requiresGradient })
+        // A very low temperature picks the arg-max; categorical draws follow the probabilities.
+        let scores = Tensor(shape: [4], values: [0, 2, 1, -1])
+        #expect(sampleCategorical(scores.readPointer, count: 4, temperature: 0.01, random: &random) == 1)
+        var counts = [0, 0, 0, 0]
+        for _ in 0..<4000 { counts[sampleCategorical(scores.readPointer, count: 4, temperature: 1, random: &random)] += 1 }
+        // softmax([0, 2, 1, −1]) ≈ [0.087, 0.644, 0.237, 0.032]
+        #expect(abs(Double(counts[1]) / 4000 - 0.644) < 0.03 && abs(Double(counts[0]) / 4000 - 0.087) < 0.02)
+    }
+}
+
 @Suite struct EngineTextStorageTests {
     @Test func textGeneratorStepsAllocateNoNewStorage() {
         let pool = StoragePool()

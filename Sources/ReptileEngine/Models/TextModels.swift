@@ -1,3 +1,4 @@
+import Foundation
 import ReptileCore
 
 /// The text generator of workload W2: token embedding → one GRU layer → output projection over the
@@ -45,6 +46,49 @@ public final class TextGenerator: Layer {
         let logits = output(reshape(states.states, [batch * time, recurrent.hiddenSize]))
         return (logits, states)
     }
+}
+
+extension TextGenerator {
+    /// Samples `length` tokens per sequence, one step at a time from the class's initial state,
+    /// starting from `startToken`: tokens [classes.count, length] flattened. Records no graph.
+    public func sample(classes: [Int], length: Int, startToken: Int, temperature: Float = 1,
+                       random: inout SeededRandom) -> [Int] {
+        precondition(length >= 0 && temperature > 0, "TextGenerator.sample: length \(length), temperature \(temperature)")
+        let batch = classes.count
+        // Inference only: with no parameter needing a gradient, the ops keep no backward closures.
+        let required = parameters.map(\.requiresGradient)
+        setParametersRequireGradient(false)
+        defer { for (parameter, wasRequired) in zip(parameters, required) { parameter.requiresGradient = wasRequired } }
+        var state = classEmbedding(classes, indexShape: [batch])
+        var current = [Int](repeating: startToken, count: batch)
+        var sequences = [[Int]](repeating: [], count: batch)
+        for _ in 0..<length {
+            let (logits, states) = self(tokens: current, initialState: state, batch: batch, time: 1)
+            state = states.last
+            let scores = logits.value.readPointer
+            for row in 0..<batch {
+                current[row] = sampleCategorical(scores + row * vocabularySize, count: vocabularySize,
+                                                 temperature: temperature, random: &random)
+                sequences[row].append(current[row])
+            }
+        }
+        return sequences.flatMap { $0 }
+    }
+}
+
+/// An index drawn with probability softmax(scores / temperature), by inverting the cumulative sum.
+func sampleCategorical(_ scores: UnsafePointer<Float>, count: Int, temperature: Float, random: inout SeededRandom) -> Int {
+    var maximum = -Float.infinity
+    for index in 0..<count { maximum = max(maximum, scores[index]) }
+    var total: Double = 0
+    for index in 0..<count { total += Double(expf((scores[index] - maximum) / temperature)) }
+    var remaining = random.nextUnitDouble() * total
+    for index in 0..<count {
+        remaining -= Double(expf((scores[index] - maximum) / temperature))
+        if remaining < 0 { return index }
+    }
+    // Rounding can leave a sliver past the last element.
+    return count - 1
 }
 
 /// Maximum-likelihood training of the text generator with teacher forcing: cross-entropy of every
