@@ -76,12 +76,10 @@ public func multiHeadAttention(query: Variable, key: Variable, value: Variable, 
             }
             var maximum = -Float.infinity
             for column in 0..<sequence { maximum = max(maximum, rowScores[column]) }
+            // The exponentials in place first (a loop that vectorises), then their sum.
+            for column in 0..<sequence { rowScores[column] = fastExponential(rowScores[column] - maximum) }
             var total: Float = 0
-            for column in 0..<sequence {
-                let exponential = expf(rowScores[column] - maximum)
-                rowScores[column] = exponential
-                total += exponential
-            }
+            for column in 0..<sequence { total += rowScores[column] }
             let inverseTotal = 1 / total
             for column in 0..<sequence { rowScores[column] *= inverseTotal }
         }

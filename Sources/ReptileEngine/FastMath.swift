@@ -2,7 +2,8 @@
 // is Cephes' expf polynomial with the power of two built from the exponent bits, written with
 // selects and wrapping integer ops only, so loops that call it compile to SIMD code.
 
-/// e^x to about 2 ulp for x in [−87, 88]; inputs outside are clamped (e^−87 ≈ 1.6e−38, e^88 ≈ 1.7e38).
+/// e^x to about 2 ulp for x in [−87, 88]. Below −87 the result is 0 (flushing what would be
+/// subnormal, so a masked score of −1e9 gets exactly no weight); above 88 it stays at e^88 ≈ 1.7e38.
 @inline(__always)
 func fastExponential(_ value: Float) -> Float {
     let clamped = value < -87 ? -87 : (value > 88 ? 88 : value)
@@ -22,7 +23,7 @@ func fastExponential(_ value: Float) -> Float {
     let expR = polynomial * r * r + r + 1
     // 2^k from the exponent field.
     let power = Float(bitPattern: UInt32(bitPattern: (exponent &+ 127) &<< 23))
-    return expR * power
+    return value < -87 ? 0 : expR * power
 }
 
 /// σ(x) = 1 / (1 + e^−x) through fastExponential.

@@ -87,6 +87,14 @@ import Testing
             for index in 0..<6 { changed[flatIndex: position * 6 + index] += 10 }
         }
         let after = layer(Variable(changed), mask: mask).value
+        // Padded keys get exactly zero probability, not merely a tiny one: even huge values there
+        // leave every output unchanged.
+        var huge = input.value
+        for (position, real) in mask.enumerated() where !real {
+            for index in 0..<6 { huge[flatIndex: position * 6 + index] = 1e36 }
+        }
+        let probabilitiesLeak = multiHeadAttention(query: input, key: input, value: Variable(huge), heads: 3, mask: mask).value.scalars
+        #expect(probabilitiesLeak == multiHeadAttention(query: input, key: input, value: input, heads: 3, mask: mask).value.scalars)
         for (position, real) in mask.enumerated() {
             for index in 0..<6 {
                 let a = before[flatIndex: position * 6 + index], b = after[flatIndex: position * 6 + index]

@@ -122,7 +122,7 @@ import Testing
             worst = max(worst, abs(fastExponential(value) - expf(value)) / expf(value))
         }
         #expect(worst < 1e-6, "worst relative error \(worst)")
-        #expect(fastExponential(-200) >= 0 && fastExponential(-200) < 1e-37 && fastExponential(200).isFinite)
+        #expect(fastExponential(-200) == 0 && fastExponential(-1e9) == 0 && fastExponential(200).isFinite)
         #expect(abs(fastSigmoid(0) - 0.5) < 1e-7 && fastSigmoid(-100) < 1e-30 && fastSigmoid(100) == 1)
     }
 

@@ -199,3 +199,22 @@ extension EngineTextBenchmarks {
               + #""adam":\#(adam * 1000)},"threads":\#(threads)}"#)
     }
 }
+
+extension EngineTextBenchmarks {
+    /// One W5-sized self-attention block (batch 32, sequence 64, hidden 384, 12 heads, a quarter of
+    /// the positions padded): forward alone, and forward + backward.
+    @Test func w5SelfAttentionBlock() {
+        BLAS.setThreadCount(threads)
+        var random = SeededRandom(seed: 7)
+        let attention = MultiHeadSelfAttention(hiddenSize: 384, headCount: 12, name: "attention", random: &random)
+        let input = Variable(Tensor(normalShape: [32, 64, 384], random: &random))
+        let mask = (0..<(32 * 64)).map { $0 % 64 < 48 }
+        let seed = Tensor(normalShape: [32, 64, 384], random: &random)
+        let forward = medianSeconds(steps: timedSteps) { _ = attention(input, mask: mask) }
+        let total = medianSeconds(steps: timedSteps) { attention(input, mask: mask).backward(seed: seed) }
+        let core = medianSeconds(steps: timedSteps) { _ = multiHeadAttention(query: input, key: input, value: input, heads: 12, mask: mask) }
+        let projection = medianSeconds(steps: timedSteps) { _ = attention.query(input) }
+        print(#"{"w5_attention_block_ms":{"forward":\#(forward * 1000),"forward_backward":\#(total * 1000),"#
+              + #""attention_core_forward":\#(core * 1000),"one_projection_forward":\#(projection * 1000)},"threads":\#(threads)}"#)
+    }
+}
