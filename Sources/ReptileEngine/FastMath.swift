@@ -1,0 +1,33 @@
+// An exp that vectorises. libm's expf is an opaque call per element (~3 ns, PLATFORM.md §4); this
+// is Cephes' expf polynomial with the power of two built from the exponent bits, written with
+// selects and wrapping integer ops only, so loops that call it compile to SIMD code.
+
+/// e^x to about 2 ulp for x in [−87, 88]. Below −87 the result is 0 (flushing what would be
+/// subnormal, so a masked score of −1e9 gets exactly no weight); above 88 it stays at e^88 ≈ 1.7e38.
+@inline(__always)
+func fastExponential(_ value: Float) -> Float {
+    let clamped = value < -87 ? -87 : (value > 88 ? 88 : value)
+    // k = round(x / ln 2) by adding 1.5·2²³: the sum's low mantissa bits are then k itself.
+    let magic: Float = 12_582_912
+    let shifted = clamped * 1.442_695_04 + magic
+    let exponent = Int32(bitPattern: shifted.bitPattern) &- Int32(bitPattern: magic.bitPattern)
+    let whole = shifted - magic
+    // r = x − k·ln 2 in two parts, so r keeps its low bits.
+    let r = (clamped - whole * 0.693_359_375) + whole * 2.121_944_4e-4
+    var polynomial: Float = 1.987_569_15e-4
+    polynomial = polynomial * r + 1.398_199_95e-3
+    polynomial = polynomial * r + 8.333_451_9e-3
+    polynomial = polynomial * r + 4.166_579_59e-2
+    polynomial = polynomial * r + 1.666_666_55e-1
+    polynomial = polynomial * r + 5.000_000_12e-1
+    let expR = polynomial * r * r + r + 1
+    // 2^k from the exponent field.
+    let power = Float(bitPattern: UInt32(bitPattern: (exponent &+ 127) &<< 23))
+    return value < -87 ? 0 : expR * power
+}
+
+/// σ(x) = 1 / (1 + e^−x) through fastExponential.
+@inline(__always)
+func fastSigmoid(_ value: Float) -> Float {
+    1 / (1 + fastExponential(-value))
+}
