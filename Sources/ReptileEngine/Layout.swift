@@ -62,28 +62,3 @@ public func concat(_ inputs: [Variable], alongAxis axis: Int) -> Variable {
         }
     }
 }
-
-/// The part of `input` whose index along `axis` lies in `range` (`slice(x, alongAxis: 1, 0..<3)`
-/// keeps the first three channels). The gradient lands in that part of the input's gradient.
-public func slice(_ input: Variable, alongAxis axis: Int, _ range: Range<Int>) -> Variable {
-    let shape = input.shape
-    precondition(axis >= 0 && axis < shape.count, "slice along axis \(axis) of a tensor of shape \(shape)")
-    precondition(range.lowerBound >= 0 && range.upperBound <= shape[axis],
-                 "slice \(range) along axis \(axis) is outside a tensor of shape \(shape)")
-    let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
-    let inputRowSize = shape[axis] * inner, outputRowSize = range.count * inner, offset = range.lowerBound * inner
-    var outputShape = shape
-    outputShape[axis] = range.count
-    var output = Tensor(uninitializedShape: outputShape)
-    let x = input.value.readPointer, y = output.mutablePointer
-    for row in 0..<outer {
-        (y + row * outputRowSize).update(from: x + row * inputRowSize + offset, count: outputRowSize)
-    }
-    return Variable(output, parents: [input]) { result in
-        let dy = result.gradient!.readPointer, dx = input.gradientForAccumulation()
-        for row in 0..<outer {
-            let source = dy + row * outputRowSize, destination = dx + row * inputRowSize + offset
-            for index in 0..<outputRowSize { destination[index] += source[index] }
-        }
-    }
-}

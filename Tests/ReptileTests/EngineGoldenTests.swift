@@ -22,6 +22,8 @@ import ReptileCore
         var labels: [Int]?
         var target: Stored?
         var real: Stored?
+        var weights: Stored?
+        var mask: [[Bool]]?
     }
 
     struct Golden: Decodable {
@@ -108,6 +110,40 @@ import ReptileCore
         #expect(abs(loss.value.scalarValue - golden.loss) <= 1e-5 * max(1, abs(golden.loss)))
         Self.expectClose(statistics.mean.value, golden.running["mean"]!, "running mean")
         Self.expectClose(statistics.variance.value, golden.running["var"]!, "running variance")
+        loss.backward()
+        Self.checkGradients(golden, parameters.merging(inputs) { first, _ in first })
+    }
+
+    /// Σ weights ⊙ output, the scalar whose gradients the golden file holds.
+    static func weightedSum(_ output: Variable, _ weights: Stored) -> Variable {
+        sum(output * Variable(weights.tensor))
+    }
+
+    @Test func gruMatchesPyTorch() throws {
+        let golden = try #require(Self.golden.cases["gru"])
+        let parameters = Self.variables(golden.parameters, gradients: true)
+        let inputs = Self.variables(golden.inputs, gradients: true)
+        let output = gru(inputs["x"]!, initialState: inputs["h0"]!, weightInput: parameters["weight_ih"]!,
+                         weightHidden: parameters["weight_hh"]!, biasInput: parameters["bias_ih"]!, biasHidden: parameters["bias_hh"]!)
+        Self.expectClose(output.states.value, golden.forward["states"]!, "states")
+        let loss = Self.weightedSum(output.states, golden.weights!)
+        #expect(abs(loss.value.scalarValue - golden.loss) <= 1e-5 * max(1, abs(golden.loss)))
+        loss.backward()
+        Self.checkGradients(golden, parameters.merging(inputs) { first, _ in first })
+    }
+
+    @Test func maskedSelfAttentionMatchesPyTorch() throws {
+        let golden = try #require(Self.golden.cases["attention"])
+        let parameters = Self.variables(golden.parameters, gradients: true)
+        let inputs = Self.variables(golden.inputs, gradients: true)
+        let p = parameters, x = inputs["x"]!
+        func project(_ name: String) -> Variable { linear(x, weight: p["\(name).weight"]!, bias: p["\(name).bias"]!) }
+        let context = multiHeadAttention(query: project("query"), key: project("key"), value: project("value"), heads: 2,
+                                         mask: golden.mask!.flatMap { $0 })
+        let output = linear(context, weight: p["output.weight"]!, bias: p["output.bias"]!)
+        Self.expectClose(output.value, golden.forward["output"]!, "attention output")
+        let loss = Self.weightedSum(output, golden.weights!)
+        #expect(abs(loss.value.scalarValue - golden.loss) <= 1e-5 * max(1, abs(golden.loss)))
         loss.backward()
         Self.checkGradients(golden, parameters.merging(inputs) { first, _ in first })
     }

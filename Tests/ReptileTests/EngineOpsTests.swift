@@ -117,11 +117,11 @@ import Testing
         }
         expectGradientsMatch(gradientCheck([x]) { reshape($0[0], [6, -1]) * reshape($0[0], [6, 4]) })
         expectGradientsMatch(gradientCheck([x, y]) { concat([$0[0], $0[1]], alongAxis: 1) })
-        expectGradientsMatch(gradientCheck([x]) { slice($0[0], alongAxis: 1, 1..<3) })
-        expectGradientsMatch(gradientCheck([x]) { slice($0[0], alongAxis: 2, 0..<2) + slice($0[0], alongAxis: 2, 2..<4) })
+        expectGradientsMatch(gradientCheck([x]) { slice($0[0], alongAxis: 1, range: 1..<3) })
+        expectGradientsMatch(gradientCheck([x]) { slice($0[0], alongAxis: 2, range: 0..<2) + slice($0[0], alongAxis: 2, range: 2..<4) })
         let rows = Variable(Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]))
-        #expect(slice(rows, alongAxis: 1, 1..<3).value.scalars == [2, 3, 5, 6])
-        #expect(slice(rows, alongAxis: 0, 1..<2).value.scalars == [4, 5, 6])
+        #expect(slice(rows, alongAxis: 1, range: 1..<3).value.scalars == [2, 3, 5, 6])
+        #expect(slice(rows, alongAxis: 0, range: 1..<2).value.scalars == [4, 5, 6])
         let joined = concat([Variable(Tensor(shape: [2, 1], values: [1, 2])), Variable(Tensor(shape: [2, 2], values: [3, 4, 5, 6]))],
                             alongAxis: 1)
         #expect(joined.shape == [2, 3] && joined.value.scalars == [1, 3, 4, 2, 5, 6])
