@@ -4,22 +4,23 @@ import ReptileFormats
 import Testing
 @testable import ReptileEngine
 
-/// A small CNN for the MNIST check: conv(1→8) ReLU pool → conv(8→16) ReLU pool → 784 → 10.
-/// Smaller than W4's classifier so that training runs in seconds in the debug build.
+/// A small CNN for the MNIST check: conv(1→16, k5, s2) ReLU → conv(16→32, k3, s2) ReLU → 1568 → 10.
+/// Strided convolutions instead of W4's convolution + pooling pairs: the debug build's elementwise
+/// loops (im2col, ReLU, pooling) cost ~15 ns per element, so fewer activations per image is what
+/// makes training fit in seconds there.
 private final class SmallDigitNetwork: Layer {
     let convolution1: Conv2d, convolution2: Conv2d, output: Linear
 
     init(random: inout SeededRandom) {
-        convolution1 = Conv2d(inputChannels: 1, outputChannels: 8, kernelSize: 3, padding: 1, name: "digits.conv1", random: &random)
-        convolution2 = Conv2d(inputChannels: 8, outputChannels: 16, kernelSize: 3, padding: 1, name: "digits.conv2", random: &random)
-        output = Linear(inputSize: 16 * 7 * 7, outputSize: 10, name: "digits.fc", random: &random)
+        convolution1 = Conv2d(inputChannels: 1, outputChannels: 16, kernelSize: 5, stride: 2, padding: 2, name: "digits.conv1", random: &random)
+        convolution2 = Conv2d(inputChannels: 16, outputChannels: 32, kernelSize: 3, stride: 2, padding: 1, name: "digits.conv2", random: &random)
+        output = Linear(inputSize: 32 * 7 * 7, outputSize: 10, name: "digits.fc", random: &random)
     }
 
     var parameters: [Variable] { convolution1.parameters + convolution2.parameters + output.parameters }
 
     func callAsFunction(_ images: Variable) -> Variable {
-        var x = maxPool2d(relu(convolution1(images)), kernelSize: 2)
-        x = maxPool2d(relu(convolution2(x)), kernelSize: 2)
+        let x = relu(convolution2(relu(convolution1(images))))
         return output(reshape(x, [images.shape[0], -1]))
     }
 }
@@ -28,7 +29,7 @@ private final class SmallDigitNetwork: Layer {
     /// The check: a small CNN reaches ≥ 97 % on the bundled MNIST sample's 2,000 test
     /// images after training on its 8,000 training images (ingested by the real `reptile` binary,
     /// read with ShardBatchReader). Seeded and on one OpenBLAS thread, so the accuracy is the same
-    /// every run. Measured: see the closing note of the bench-wiring branch.
+    /// every run. Adam 3e-3, linear decay to 0 over the run, batch 64.
     @Test func aSmallCNNReaches97PercentOnTheMNISTSample() throws {
         let parent = try Support.makeTemporaryFolder("mnist-cnn")
         defer { Support.remove(parent) }
@@ -38,10 +39,10 @@ private final class SmallDigitNetwork: Layer {
         try #require(ingest.status == 0, "\(ingest.standardError)")
         let folder = try DatasetFolder(path: parent.appendingPathComponent("mnist").path)
 
-        let environment = ProcessInfo.processInfo.environment
-        let epochs = Int(environment["REPTILE_MNIST_EPOCHS"] ?? "") ?? 3
-        let batchSize = Int(environment["REPTILE_MNIST_BATCH"] ?? "") ?? 64
-        let learningRate = Float(environment["REPTILE_MNIST_LR"] ?? "") ?? 2e-3
+        // Measured in the debug build (2 vCPUs, other work on the machine): 4 epochs reach 97.5 %,
+        // 5 epochs 98.0 % (1960/2000) with ~26 s of training, ~30 s for the whole test.
+        let epochs = 5, batchSize = 64
+        let learningRate: Float = 3e-3
         // The usual MNIST normalisation: (x − 0.1307) / 0.3081 with x in [0, 1].
         let scale: Float = 1 / 0.3081, offset: Float = -0.1307 / 0.3081
 
@@ -54,9 +55,14 @@ private final class SmallDigitNetwork: Layer {
         #expect(training.count == 8_000)
         var batch = ShardBatch()
         let start = Date()
+        let stepsPerEpoch = (training.count + batchSize - 1) / batchSize
+        let schedule = LearningRateSchedule.warmupThenLinearDecay(warmupSteps: 1, totalSteps: epochs * stepsPerEpoch + 1)
+        var step = 0
         for epoch in 0..<epochs {
             if epoch > 0 { training.startEpoch() }
             while try training.next(into: &batch) {
+                optimizer.learningRate = learningRate * schedule.factor(atStep: step)
+                step += 1
                 // Channel-last [B, 28, 28, 1] is the same memory as the engine's [B, 1, 28, 28].
                 let images = Tensor(shape: [batch.count, 1, 28, 28], values: batch.images)
                 optimizer.zeroGradients()
