@@ -46,7 +46,11 @@ private final class SmallDigitNetwork: Layer {
         // The usual MNIST normalisation: (x − 0.1307) / 0.3081 with x in [0, 1].
         let scale: Float = 1 / 0.3081, offset: Float = -0.1307 / 0.3081
 
+        // One OpenBLAS thread: small products interleaved with Swift loops run faster without a
+        // spinning second thread (PLATFORM.md §3), and the accuracy is then the same every run.
+        let previousThreads = BLAS.threadCount
         BLAS.setThreadCount(1)
+        defer { BLAS.setThreadCount(previousThreads) }
         var random = SeededRandom(seed: 1)
         let model = SmallDigitNetwork(random: &random)
         let optimizer = Adam(parameters: model.parameters, learningRate: learningRate)
