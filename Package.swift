@@ -26,7 +26,7 @@ let package = Package(
         // Shards to views: `inspect` summaries and `export` (ImageFolder PNGs).
         .target(name: "ReptileDatasetTools", dependencies: ["ReptileCore", "ReptileFormats"]),
         // `reptile bench`: the fixed workloads of shared/bench/WORKLOADS.md.
-        .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats"]),
+        .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine"]),
         // The thin command line.
         .executableTarget(name: "ReptileCLI", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench",

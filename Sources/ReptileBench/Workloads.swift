@@ -11,34 +11,67 @@ public struct BenchResult: Codable, Sendable {
     public var threads: Int
     /// Peak resident memory of the process so far, in MiB.
     public var peakResidentMegabytes: Double
+    /// Engine workloads only: the median step, the share of step time inside sgemm, the GFLOP/s
+    /// sgemm achieved there, and the tensor blocks newly allocated during the timed steps.
+    public var medianStepMilliseconds: Double?
+    public var sgemmShare: Double?
+    public var sgemmGigaflops: Double?
+    public var freshAllocations: Int?
+
+    public init(workload: String, metric: String, value: Double, steps: Int, threads: Int, peakResidentMegabytes: Double) {
+        self.workload = workload
+        self.metric = metric
+        self.value = value
+        self.steps = steps
+        self.threads = threads
+        self.peakResidentMegabytes = peakResidentMegabytes
+    }
 
     enum CodingKeys: String, CodingKey {
         case workload, metric, value, steps, threads
         case peakResidentMegabytes = "peak_rss_mb"
+        case medianStepMilliseconds = "median_step_ms"
+        case sgemmShare = "sgemm_share"
+        case sgemmGigaflops = "sgemm_gflops"
+        case freshAllocations = "fresh_allocations"
     }
 
-    /// `{"workload":"W6","metric":"…","value":…,"steps":…,"threads":…,"peak_rss_mb":…}`, keys in the documented order.
+    /// `{"workload":"W6","metric":"…","value":…,"steps":…,"threads":…,"peak_rss_mb":…}`, keys in the
+    /// documented order, then the engine workloads' extra fields when present.
     public var jsonLine: String {
-        func number(_ value: Double) -> String { String(format: "%.1f", value) }
-        return "{\"workload\":\"\(workload)\",\"metric\":\"\(metric)\",\"value\":\(number(value)),\"steps\":\(steps),"
-            + "\"threads\":\(threads),\"peak_rss_mb\":\(number(peakResidentMegabytes))}"
+        func number(_ value: Double, digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
+        var line = "{\"workload\":\"\(workload)\",\"metric\":\"\(metric)\",\"value\":\(number(value)),\"steps\":\(steps),"
+            + "\"threads\":\(threads),\"peak_rss_mb\":\(number(peakResidentMegabytes))"
+        if let medianStepMilliseconds { line += ",\"median_step_ms\":\(number(medianStepMilliseconds, digits: 2))" }
+        if let sgemmShare { line += ",\"sgemm_share\":\(number(sgemmShare, digits: 3))" }
+        if let sgemmGigaflops { line += ",\"sgemm_gflops\":\(number(sgemmGigaflops))" }
+        if let freshAllocations { line += ",\"fresh_allocations\":\(freshAllocations)" }
+        return line + "}"
     }
 }
 
 /// The workloads `bench` knows, by name.
 public enum Workload: String, CaseIterable, Sendable {
+    case w1 = "W1"
+    case w4 = "W4"
     case w6 = "W6"
 
     public var summary: String {
         switch self {
+        case .w1: "conditional DCGAN training step, batch 64 (D on 64 real + 64 generated, then G): images_per_s"
+        case .w4: "CNN classifier training step (4 convolutions, 2 pools, 2 linear; Adam), batch 128: images_per_s"
         case .w6: "data path: read 60,000 28×28 images from shards into shuffled float batches of 128; write them as shards; write 10,000 PNGs"
         }
     }
 }
 
-/// `readDataset`: W6 reads this dataset's train split instead of its synthetic images.
-public func runWorkload(_ workload: Workload, repeats: Int = 5, scratch: String? = nil, readDataset: String? = nil) throws -> [BenchResult] {
+/// `engine`: steps, warm-up and threads of W1 and W4. `repeats`, `scratch`, `readDataset`: W6
+/// (`readDataset` makes W6 read this dataset's train split instead of its synthetic images).
+public func runWorkload(_ workload: Workload, engine: EngineBenchOptions = EngineBenchOptions(), repeats: Int = 5,
+                        scratch: String? = nil, readDataset: String? = nil) throws -> [BenchResult] {
     switch workload {
+    case .w1: [measureConditionalDCGANStep(engine).result]
+    case .w4: [measureClassifierStep(engine).result]
     case .w6: try runDataPath(repeats: repeats, scratch: scratch, readDataset: readDataset)
     }
 }

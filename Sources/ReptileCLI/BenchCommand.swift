@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ReptileBench
 import ReptileCore
 
@@ -7,12 +8,23 @@ extension Workload: ExpressibleByArgument {}
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the fixed workloads of shared/bench/WORKLOADS.md and print one JSON line per result.",
-        discussion: Workload.allCases.map { "\($0.rawValue): \($0.summary)" }.joined(separator: "\n"))
+        discussion: Workload.allCases.map { "\($0.rawValue): \($0.summary)" }.joined(separator: "\n")
+            + "\n\nW1 and W4 also report median_step_ms, sgemm_share (step time inside sgemm), sgemm_gflops and "
+            + "fresh_allocations (tensor blocks newly allocated during the timed steps).")
 
     @Argument(help: "Workloads to run (default: all of \(Workload.allCases.map(\.rawValue).joined(separator: ", "))).")
     var workloads: [Workload] = []
 
-    @Option(help: "Passes per figure; each figure is the median over them.")
+    @Option(help: "OpenBLAS threads for W1 and W4 (default: the machine's cores).")
+    var threads: Int?
+
+    @Option(help: "Timed steps of W1 and W4; each figure is their median.")
+    var steps: Int = 50
+
+    @Option(help: "Untimed warm-up steps of W1 and W4.")
+    var warmup: Int = 5
+
+    @Option(help: "W6: passes per figure; each figure is the median over them.")
     var repeats: Int = 5
 
     @Option(help: "Folder for temporary files (default: the system's temporary folder).")
@@ -21,14 +33,34 @@ struct Bench: ParsableCommand {
     @Option(help: "W6 reads this dataset's train split instead of its synthetic images (e.g. datasets/mnist-sample).")
     var dataset: String?
 
+    @Flag(help: "Also print, before and after the workloads, the core probe of PLATFORM.md §0 (≈0.06 s: two cores, ≈0.12 s: one) and the 1024³ sgemm GFLOP/s.")
+    var probe = false
+
     func run() throws {
         try runReportingErrors {
             guard repeats >= 1 else { throw ReptileError("--repeats must be at least 1", fix: "use e.g. 5") }
+            guard steps >= 1 else { throw ReptileError("--steps must be at least 1", fix: "use e.g. 50") }
+            guard warmup >= 0 else { throw ReptileError("--warmup must not be negative", fix: "use e.g. 5") }
+            if let threads, threads < 1 { throw ReptileError("--threads must be at least 1", fix: "use e.g. 1 or 2") }
+            let engine = EngineBenchOptions(steps: steps, warmup: warmup, threads: threads ?? EngineBenchOptions.machineCores)
+            if probe { printProbe(engine.threads) }
             for workload in workloads.isEmpty ? Workload.allCases : workloads {
-                for result in try runWorkload(workload, repeats: repeats, scratch: scratch, readDataset: dataset) {
-                    print(result.jsonLine)
+                for result in try runWorkload(workload, engine: engine, repeats: repeats, scratch: scratch, readDataset: dataset) {
+                    emit(result.jsonLine)
                 }
             }
+            if probe { printProbe(engine.threads) }
         }
+    }
+
+    private func printProbe(_ threads: Int) {
+        let probeSeconds = measureCoreProbe()
+        let gigaflops = measureSgemmCeiling(threads: threads)
+        emit(String(format: "{\"probe\":\"cores\",\"seconds\":%.3f,\"sgemm_1024_gflops\":%.1f,\"threads\":%d}", probeSeconds, gigaflops, threads))
+    }
+
+    /// One line, unbuffered, so a long run shows each result as soon as it exists.
+    private func emit(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }

@@ -1,5 +1,7 @@
 // The only file that talks to OpenBLAS. Everything else calls `matrixMultiply` and `BLAS`.
 import COpenBLAS
+import Dispatch
+import Synchronization
 
 /// C = alpha · op(A) · op(B) + beta · C, all row-major, through `cblas_sgemm`.
 ///
@@ -24,6 +26,9 @@ func matrixMultiply(
     }
     let leadingA = transposeA ? rows : inner
     let leadingB = transposeB ? inner : columns
+    let profiling = BLAS.profile.isOn
+    let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+    defer { if profiling { BLAS.profile.record(since: start, rows: rows, columns: columns, inner: inner) } }
     cblas_sgemm(CblasRowMajor,
                 transposeA ? CblasTrans : CblasNoTrans,
                 transposeB ? CblasTrans : CblasNoTrans,
@@ -70,6 +75,36 @@ public enum BLAS {
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
     public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// Time and floating-point work inside sgemm, counted only while switched on (`reptile bench`).
+    public static let profile = SgemmProfile()
+}
+
+/// Accumulates the wall time spent in `cblas_sgemm` and its 2·M·N·K flops. Off by default; when
+/// on, each call costs two monotonic clock reads and two relaxed atomic adds.
+public final class SgemmProfile: Sendable {
+    private let enabled = Atomic<Bool>(false)
+    private let elapsed = Atomic<UInt64>(0)
+    private let work = Atomic<UInt64>(0)
+
+    public var isOn: Bool { enabled.load(ordering: .relaxed) }
+    public func setOn(_ on: Bool) { enabled.store(on, ordering: .relaxed) }
+
+    /// Clears the counters (whether on or off).
+    public func reset() {
+        elapsed.store(0, ordering: .relaxed)
+        work.store(0, ordering: .relaxed)
+    }
+
+    /// Seconds inside sgemm since the last reset.
+    public var seconds: Double { Double(elapsed.load(ordering: .relaxed)) / 1e9 }
+    /// Floating-point operations (2·M·N·K per call) since the last reset.
+    public var flops: Double { Double(work.load(ordering: .relaxed)) }
+
+    func record(since start: UInt64, rows: Int, columns: Int, inner: Int) {
+        elapsed.add(DispatchTime.now().uptimeNanoseconds &- start, ordering: .relaxed)
+        work.add(UInt64(2 * rows * columns * inner), ordering: .relaxed)
+    }
 }
 
 /// sqrt that vectorises (the C builtin has no errno side effect); see PLATFORM.md §4.

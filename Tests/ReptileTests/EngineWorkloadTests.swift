@@ -1,4 +1,5 @@
 import Foundation
+import ReptileBench
 import ReptileCore
 import Testing
 @testable import ReptileEngine
@@ -38,43 +39,26 @@ import Testing
     }
 }
 
-/// Speed of the W1 and W4 steps (WORKLOADS.md timing rules: 5 warm-up steps, then the median).
+/// Speed of the W1 and W4 steps, through the same code as `reptile bench` (ReptileBench).
 /// Off by default; run in release with
 /// `REPTILE_ENGINE_BENCH=1 swift test -c release --filter EngineBenchmarks` (REPTILE_ENGINE_BENCH_THREADS=1 for one thread).
+/// `reptile bench W1 W4 --threads N` is the usual way.
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["REPTILE_ENGINE_BENCH"] != nil))
 struct EngineBenchmarks {
     private var threads: Int { Int(ProcessInfo.processInfo.environment["REPTILE_ENGINE_BENCH_THREADS"] ?? "") ?? 2 }
     private var timedSteps: Int { Int(ProcessInfo.processInfo.environment["REPTILE_ENGINE_BENCH_STEPS"] ?? "") ?? 20 }
+    private var options: EngineBenchOptions { EngineBenchOptions(steps: timedSteps, warmup: 5, threads: threads) }
 
     private func medianSeconds(warmup: Int = 5, steps: Int, _ body: () -> Void) -> Double {
-        for _ in 0..<warmup { body() }
-        var times: [Double] = []
-        for _ in 0..<steps {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        return times.sorted()[times.count / 2]
+        measureSteps(warmup: warmup, steps: steps, body).medianSeconds
     }
 
     @Test func w1ConditionalDCGAN() {
-        BLAS.setThreadCount(threads)
-        var random = SeededRandom(seed: 1)
-        let trainer = ConditionalDCGANTrainer(random: &random)
-        let images = Tensor(uniformShape: [64, 1, 28, 28], in: -1...1, random: &random)
-        let labels = (0..<64).map { $0 % 10 }
-        let seconds = medianSeconds(steps: timedSteps) { trainer.step(realImages: images, realLabels: labels, random: &random) }
-        print(#"{"workload":"W1","metric":"images_per_s","value":\#(64 / seconds),"median_step_ms":\#(seconds * 1000),"threads":\#(threads)}"#)
+        print(measureConditionalDCGANStep(options).result.jsonLine)
     }
 
     @Test func w4ConvolutionalClassifier() {
-        BLAS.setThreadCount(threads)
-        var random = SeededRandom(seed: 2)
-        let trainer = ClassifierTrainer(model: ConvolutionalClassifier(random: &random))
-        let images = Tensor(normalShape: [128, 1, 28, 28], random: &random)
-        let labels = (0..<128).map { $0 % 10 }
-        let seconds = medianSeconds(steps: timedSteps) { trainer.step(images: images, labels: labels) }
-        print(#"{"workload":"W4","metric":"images_per_s","value":\#(128 / seconds),"median_step_ms":\#(seconds * 1000),"threads":\#(threads)}"#)
+        print(measureClassifierStep(options).result.jsonLine)
     }
 }
 
@@ -101,10 +85,39 @@ extension EngineBenchmarks {
 extension EngineBenchmarks {
     /// The sgemm ceiling on this machine right now (PLATFORM.md §3: ~100 GFLOP/s on one thread).
     @Test func sgemmRate() {
-        BLAS.setThreadCount(threads)
-        var random = SeededRandom(seed: 4)
-        let a = Tensor(normalShape: [1024, 1024], random: &random), b = Tensor(normalShape: [1024, 1024], random: &random)
-        let seconds = medianSeconds(steps: timedSteps) { _ = matrixMultiply(a, b) }
-        print("sgemm 1024³: \(2 * 1024.0 * 1024 * 1024 / seconds / 1e9) GFLOP/s with \(threads) thread(s)")
+        print("sgemm 1024³: \(measureSgemmCeiling(threads: threads)) GFLOP/s with \(threads) thread(s)")
+    }
+}
+
+/// `reptile bench W4` end to end with a tiny step count (fast in debug): one JSON line in the
+/// documented format, documented keys first, then the engine fields.
+@Suite struct EngineBenchCommandTests {
+    @Test func benchW4PrintsOneValidJSONLine() throws {
+        let result = try Support.reptile(["bench", "W4", "--steps", "2", "--warmup", "1", "--threads", "1"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n")
+        try #require(lines.count == 1, "\(result.standardOutput)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(object["workload"] as? String == "W4")
+        #expect(object["metric"] as? String == "images_per_s")
+        #expect((object["value"] as? Double ?? 0) > 0)
+        #expect(object["steps"] as? Int == 2)
+        #expect(object["threads"] as? Int == 1)
+        #expect((object["peak_rss_mb"] as? Double ?? 0) > 0)
+        let share = try #require(object["sgemm_share"] as? Double)
+        #expect(share > 0 && share <= 1)
+        #expect((object["sgemm_gflops"] as? Double ?? 0) > 0)
+        #expect(object["fresh_allocations"] as? Int == 0)
+        #expect(lines[0].hasPrefix(#"{"workload":"W4","metric":"images_per_s","value":"#))
+        let keys = ["\"workload\"", "\"metric\"", "\"value\"", "\"steps\"", "\"threads\"", "\"peak_rss_mb\"", "\"median_step_ms\""]
+        let positions = keys.map { lines[0].range(of: $0)!.lowerBound }
+        #expect(positions == positions.sorted())
+    }
+
+    @Test func benchRejectsAnUnknownWorkloadAndZeroSteps() throws {
+        let unknown = try Support.reptile(["bench", "W9"])
+        #expect(unknown.status != 0)
+        let zero = try Support.reptile(["bench", "W4", "--steps", "0"])
+        #expect(zero.status == 1 && zero.standardError.contains("--steps"), "\(zero.standardError)")
     }
 }
