@@ -94,6 +94,32 @@ public func measureClassifierStep(_ options: EngineBenchOptions) -> (result: Ben
     return (engineResult("W4", imagesPerStep: batch, measurement, options), measurement)
 }
 
+/// W2: one step of the class-conditional GRU language model (vocabulary 5000, embedding 128, hidden
+/// 256, class embedding as the initial state; teacher forcing, cross-entropy over every position,
+/// Adam 1e-3) on synthetic token sequences, batch 64 × 32; tokens_per_s = 64·32 / median step time.
+public func measureTextGeneratorStep(_ options: EngineBenchOptions) -> (result: BenchResult, measurement: StepMeasurement) {
+    BLAS.setThreadCount(options.threads)
+    let batch = 64, length = 32, vocabulary = 5000
+    var random = SeededRandom(seed: 3)
+    let measurement = StoragePool.$current.withValue(StoragePool()) {
+        let trainer = TextGeneratorTrainer(model: TextGenerator(vocabularySize: vocabulary, random: &random))
+        let sequences = (0..<(batch * (length + 1))).map { _ in random.nextIndex(below: vocabulary) }
+        var inputs: [Int] = [], targets: [Int] = []
+        for row in 0..<batch {
+            let sequence = sequences[(row * (length + 1))..<((row + 1) * (length + 1))]
+            inputs += sequence.dropLast()
+            targets += sequence.dropFirst()
+        }
+        let classes = (0..<batch).map { $0 % 10 }
+        return measureSteps(warmup: options.warmup, steps: options.steps) {
+            trainer.step(inputTokens: inputs, targetTokens: targets, classes: classes)
+        }
+    }
+    var result = engineResult("W2", imagesPerStep: batch * length, measurement, options)
+    result.metric = "tokens_per_s"
+    return (result, measurement)
+}
+
 private func engineResult(_ workload: String, imagesPerStep: Int, _ measurement: StepMeasurement,
                           _ options: EngineBenchOptions) -> BenchResult {
     var result = BenchResult(workload: workload, metric: "images_per_s", value: Double(imagesPerStep) / measurement.medianSeconds,

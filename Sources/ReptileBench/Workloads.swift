@@ -53,12 +53,14 @@ public struct BenchResult: Codable, Sendable {
 /// The workloads `bench` knows, by name.
 public enum Workload: String, CaseIterable, Sendable {
     case w1 = "W1"
+    case w2 = "W2"
     case w4 = "W4"
     case w6 = "W6"
 
     public var summary: String {
         switch self {
         case .w1: "conditional DCGAN training step, batch 64 (D on 64 real + 64 generated, then G): images_per_s"
+        case .w2: "class-conditional GRU language-model step (vocabulary 5000, hidden 256), batch 64 × 32 tokens: tokens_per_s"
         case .w4: "CNN classifier training step (4 convolutions, 2 pools, 2 linear; Adam), batch 128: images_per_s"
         case .w6: "data path: read 60,000 28×28 images from shards into shuffled float batches of 128; write them as shards; write 10,000 PNGs"
         }
@@ -71,6 +73,7 @@ public func runWorkload(_ workload: Workload, engine: EngineBenchOptions = Engin
                         scratch: String? = nil, readDataset: String? = nil) throws -> [BenchResult] {
     switch workload {
     case .w1: [measureConditionalDCGANStep(engine).result]
+    case .w2: [measureTextGeneratorStep(engine).result]
     case .w4: [measureClassifierStep(engine).result]
     case .w6: try runDataPath(repeats: repeats, scratch: scratch, readDataset: readDataset)
     }

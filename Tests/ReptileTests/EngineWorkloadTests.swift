@@ -114,6 +114,16 @@ extension EngineBenchmarks {
         #expect(positions == positions.sorted())
     }
 
+    @Test func benchW2ReportsTokensPerSecond() throws {
+        let result = try Support.reptile(["bench", "W2", "--steps", "1", "--warmup", "1", "--threads", "1"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        #expect(object["workload"] as? String == "W2")
+        #expect(object["metric"] as? String == "tokens_per_s")
+        #expect((object["value"] as? Double ?? 0) > 0)
+        #expect(object["fresh_allocations"] as? Int == 0)
+    }
+
     @Test func benchRejectsAnUnknownWorkloadAndZeroSteps() throws {
         let unknown = try Support.reptile(["bench", "W9"])
         #expect(unknown.status != 0)
