@@ -1,0 +1,123 @@
+"""The engine workloads of shared/bench/WORKLOADS.md in PyTorch, to compare with `reptile bench`
+on the same machine at the same moment (the machine's speed varies; only side-by-side ratios mean
+something). Prints the same JSON lines.
+
+    python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch==2.15.0
+    /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 1 W1 W2 W4
+"""
+import argparse, json, statistics, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def median_step(step, warmup=5, steps=50):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(110, 128 * 7 * 7)
+        self.bn0 = nn.BatchNorm1d(128 * 7 * 7)
+        self.deconv1 = nn.ConvTranspose2d(128, 64, 4, 2, 1)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.deconv2 = nn.ConvTranspose2d(64, 1, 4, 2, 1)
+
+    def forward(self, z, onehot):
+        x = F.relu(self.bn0(self.fc(torch.cat([z, onehot], 1)))).view(-1, 128, 7, 7)
+        return torch.tanh(self.deconv2(F.relu(self.bn1(self.deconv1(x)))))
+
+
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 64, 4, 2, 1)
+        self.conv2 = nn.Conv2d(64, 128, 4, 2, 1)
+        self.bn2 = nn.BatchNorm2d(128)
+        self.adv = nn.Linear(6272, 1)
+        self.aux = nn.Linear(6272, 10)
+
+    def forward(self, x):
+        x = F.leaky_relu(self.conv1(x), 0.2)
+        x = F.leaky_relu(self.bn2(self.conv2(x)), 0.2).flatten(1)
+        return self.adv(x), self.aux(x)
+
+
+def w1():
+    g, d = Generator(), Discriminator()
+    og = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
+    od = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
+    real = torch.rand(64, 1, 28, 28) * 2 - 1
+    labels = torch.arange(64) % 10
+    onehot = F.one_hot(labels, 10).float()
+    ones, zeros = torch.ones(64, 1), torch.zeros(64, 1)
+
+    def step():
+        z = torch.randn(64, 100)
+        fake = g(z, onehot)
+        od.zero_grad()
+        real_logit, real_class = d(real)
+        fake_logit, fake_class = d(fake.detach())
+        loss_d = (F.binary_cross_entropy_with_logits(real_logit, ones) + F.binary_cross_entropy_with_logits(fake_logit, zeros)
+                  + F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, labels))
+        loss_d.backward()
+        od.step()
+        og.zero_grad()
+        fake_logit, fake_class = d(fake)
+        loss_g = F.binary_cross_entropy_with_logits(fake_logit, ones) + F.cross_entropy(fake_class, labels)
+        loss_g.backward()
+        og.step()
+    return "images_per_s", 64 / median_step(step)
+
+
+def w2():
+    embedding, classes = nn.Embedding(5000, 128), nn.Embedding(10, 256)
+    gru, output = nn.GRU(128, 256, batch_first=True), nn.Linear(256, 5000)
+    parameters = list(embedding.parameters()) + list(classes.parameters()) + list(gru.parameters()) + list(output.parameters())
+    optimizer = torch.optim.Adam(parameters, 1e-3)
+    tokens = torch.randint(0, 5000, (64, 33))
+    labels = torch.arange(64) % 10
+
+    def step():
+        optimizer.zero_grad()
+        states, _ = gru(embedding(tokens[:, :-1]), classes(labels).unsqueeze(0))
+        loss = F.cross_entropy(output(states).reshape(-1, 5000), tokens[:, 1:].reshape(-1))
+        loss.backward()
+        optimizer.step()
+    return "tokens_per_s", 64 * 32 / median_step(step)
+
+
+def w4():
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    images, labels = torch.randn(128, 1, 28, 28), torch.arange(128) % 10
+
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    return "images_per_s", 128 / median_step(step)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workloads", nargs="*", default=["W1", "W2", "W4"])
+    parser.add_argument("--threads", type=int, default=2)
+    arguments = parser.parse_args()
+    torch.set_num_threads(arguments.threads)
+    torch.manual_seed(0)
+    for name in arguments.workloads:
+        metric, value = {"W1": w1, "W2": w2, "W4": w4}[name]()
+        print(json.dumps({"workload": name, "metric": metric, "value": round(value, 1), "steps": 50,
+                          "threads": arguments.threads, "framework": "pytorch " + torch.__version__}))
