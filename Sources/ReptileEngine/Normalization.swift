@@ -36,10 +36,7 @@ public func batchNorm(_ input: Variable, scale: Variable, shift: Variable, stati
         var totals = [Double](repeating: 0, count: channels), squares = [Double](repeating: 0, count: channels)
         for image in 0..<batch {
             for channel in 0..<channels {
-                let row = x + (image * channels + channel) * positions
-                var rowTotal: Float = 0
-                for index in 0..<positions { rowTotal += row[index] }
-                totals[channel] += Double(rowTotal)
+                totals[channel] += Double(sumOfElements(x + (image * channels + channel) * positions, count: positions))
             }
         }
         for channel in 0..<channels { mean[channel] = Float(totals[channel] / Double(reductionCount)) }
