@@ -37,10 +37,9 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
     let outputShape = input.shape.count == 3
         ? [batch, outputChannels, g.outputWidth] : [batch, outputChannels, g.outputHeight, g.outputWidth]
     var output = Tensor(uninitializedShape: outputShape)
-    swapLeadingAxes(channelMajor.readPointer, outer: outputChannels, middle: batch, inner: positions,
-                    into: output.mutablePointer)
-    if let bias { addChannelBias(bias.value.readPointer, to: output.mutablePointer, batch: batch,
-                                 channels: outputChannels, positions: positions) }
+    // The permute to [B, O, L] adds the bias as it copies: one pass over the output instead of two.
+    channelMajorToBatchMajor(channelMajor.readPointer, channels: outputChannels, batch: batch, positions: positions,
+                             addingBias: bias?.value.readPointer, into: output.mutablePointer)
 
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     return Variable(output, parents: parents) { result in
@@ -54,7 +53,9 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
                            rows: outputChannels, columns: g.columnRows, inner: columnCount, beta: 1)
         }
         if let bias, bias.requiresGradient {
-            addChannelSums(dy, to: bias.gradientForAccumulation(), batch: batch, channels: outputChannels, positions: positions)
+            // Each channel's B·L gradients are one contiguous row of the permuted copy: one long sum.
+            let sums = bias.gradientForAccumulation(), rows = channelMajor.readPointer
+            for channel in 0..<outputChannels { sums[channel] += sumOfElements(rows + channel * columnCount, count: columnCount) }
         }
         if input.requiresGradient {
             // dColumns [C·K·K, B·L] = Wᵀ · dY, written over the cached columns (no longer needed).
@@ -79,10 +80,23 @@ func addChannelBias(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Flo
 func addChannelSums(_ dy: UnsafePointer<Float>, to sums: UnsafeMutablePointer<Float>, batch: Int, channels: Int, positions: Int) {
     for image in 0..<batch {
         for channel in 0..<channels {
-            let row = dy + (image * channels + channel) * positions
-            var total: Float = 0
-            for index in 0..<positions { total += row[index] }
-            sums[channel] += total
+            sums[channel] += sumOfElements(dy + (image * channels + channel) * positions, count: positions)
+        }
+    }
+}
+
+/// [C, B, L] → [B, C, L] (the GEMM's channel-major result to NCHW), adding bias[c] on the way when given.
+func channelMajorToBatchMajor(_ source: UnsafePointer<Float>, channels: Int, batch: Int, positions: Int,
+                              addingBias bias: UnsafePointer<Float>?, into destination: UnsafeMutablePointer<Float>) {
+    guard let bias else {
+        swapLeadingAxes(source, outer: channels, middle: batch, inner: positions, into: destination)
+        return
+    }
+    for image in 0..<batch {
+        for channel in 0..<channels {
+            let from = source + (channel * batch + image) * positions
+            let to = destination + (image * channels + channel) * positions, value = bias[channel]
+            for index in 0..<positions { to[index] = from[index] + value }
         }
     }
 }

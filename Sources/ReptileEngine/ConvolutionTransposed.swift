@@ -35,10 +35,16 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
     var columns = Tensor(uninitializedShape: [geometry.columnRows, columnCount])
     matrixMultiply(weight.value.readPointer, transposeA: true, inputChannelMajor.readPointer, into: columns.mutablePointer,
                    rows: geometry.columnRows, columns: columnCount, inner: inputChannels)
-    var output = Tensor(zeros: [batch, outputChannels, outputHeight, outputWidth])
-    addColumnsToImage(columns.readPointer, batch: batch, geometry: geometry, into: output.mutablePointer)
-    if let bias { addChannelBias(bias.value.readPointer, to: output.mutablePointer, batch: batch,
-                                 channels: outputChannels, positions: outputHeight * outputWidth) }
+    // Start from the bias (or zero) and let col2im add onto it: one pass over the output fewer.
+    var output = Tensor(uninitializedShape: [batch, outputChannels, outputHeight, outputWidth])
+    let outputPlane = outputHeight * outputWidth, y = output.mutablePointer, biasValues = bias?.value.readPointer
+    for image in 0..<batch {
+        for channel in 0..<outputChannels {
+            (y + (image * outputChannels + channel) * outputPlane)
+                .update(repeating: biasValues?[channel] ?? 0, count: outputPlane)
+        }
+    }
+    addColumnsToImage(columns.readPointer, batch: batch, geometry: geometry, into: y)
 
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     return Variable(output, parents: parents) { result in

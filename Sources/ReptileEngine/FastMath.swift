@@ -31,3 +31,38 @@ func fastExponential(_ value: Float) -> Float {
 func fastSigmoid(_ value: Float) -> Float {
     1 / (1 + fastExponential(-value))
 }
+
+// Reductions with several partial results: a plain `total += x[i]` loop cannot vectorise (Float
+// addition is not associative, so the compiler keeps the order), and runs at one add per latency.
+
+/// Σ x[i], summed in 16 lanes.
+@inline(__always)
+func sumOfElements(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD16<Float>()
+    var index = 0
+    let raw = UnsafeRawPointer(values)
+    while index + 16 <= count {
+        lanes += raw.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+        index += 16
+    }
+    var total = lanes.sum()
+    while index < count { total += values[index]; index += 1 }
+    return total
+}
+
+/// max x[i] (−∞ for none), in 16 lanes; `.replacing(with:where:)` rather than `pointwiseMax`,
+/// which does not vectorise at the baseline target (PLATFORM.md §4).
+@inline(__always)
+func maximumOfElements(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD16<Float>(repeating: -.infinity)
+    var index = 0
+    let raw = UnsafeRawPointer(values)
+    while index + 16 <= count {
+        let chunk = raw.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+        lanes = lanes.replacing(with: chunk, where: chunk .> lanes)
+        index += 16
+    }
+    var maximum = lanes.max()
+    while index < count { maximum = max(maximum, values[index]); index += 1 }
+    return maximum
+}

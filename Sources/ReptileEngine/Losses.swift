@@ -12,27 +12,42 @@ public func crossEntropy(logits: Variable, labels: [Int], labelSmoothing: Float 
     for label in labels {
         precondition(label >= 0 && label < classes, "crossEntropy: label \(label) outside 0..<\(classes) for logits \(logits.shape)")
     }
-    var logProbabilities = Tensor(uninitializedShape: logits.shape)
-    let logP = logProbabilities.mutablePointer
-    logSoftmaxRows(logits.value.readPointer, into: logP, rows: rows, width: classes)
+    // Softmax once, through the vectorisable exp (libm's expf is a scalar call, ~3 ns per logit,
+    // and W2 has 10M logits), cached for backward, which then needs no exp at all.
+    var probabilities = Tensor(uninitializedShape: logits.shape)
+    let x = logits.value.readPointer, p = probabilities.mutablePointer
     let offTarget = labelSmoothing / Float(classes), onTarget = 1 - labelSmoothing + offTarget
     var total: Double = 0
     for row in 0..<rows {
+        let source = x + row * classes, destination = p + row * classes
+        let maximum = maximumOfElements(source, count: classes)
+        for index in 0..<classes { destination[index] = fastExponential(source[index] - maximum) }
+        let rowTotal = sumOfElements(UnsafePointer(destination), count: classes)
+        let logTotal = logf(rowTotal), scale = 1 / rowTotal
+        for index in 0..<classes { destination[index] *= scale }
+        // log p_i = (x_i − max) − log Σ; the maximum is subtracted first so no bits are lost.
         var rowSum: Float = 0
         if labelSmoothing > 0 {
-            for index in 0..<classes { rowSum += logP[row * classes + index] }
+            rowSum = (sumOfElements(source, count: classes) - Float(classes) * maximum) - Float(classes) * logTotal
         }
-        total -= Double(offTarget * rowSum + (onTarget - offTarget) * logP[row * classes + labels[row]])
+        let targetLogProbability = (source[labels[row]] - maximum) - logTotal
+        total -= Double(offTarget * rowSum + (onTarget - offTarget) * targetLogProbability)
     }
     let loss = Tensor(shape: [], values: [Float(total / Double(rows))])
     return Variable(loss, parents: [logits]) { result in
         let seed = result.gradient!.scalarValue / Float(rows)
-        let logP = logProbabilities.readPointer, dx = logits.gradientForAccumulation()
-        for row in 0..<rows {
-            for index in 0..<classes {
-                let target = index == labels[row] ? onTarget : offTarget
-                dx[row * classes + index] += seed * (expf(logP[row * classes + index]) - target)
-            }
+        let shift = seed * offTarget, labelShift = seed * (onTarget - offTarget)
+        if logits.gradient == nil {
+            // First contribution: turn the cached softmax into the gradient in place, which saves
+            // zeroing a logits-sized buffer and adding into it.
+            let g = probabilities.mutablePointer
+            for index in 0..<(rows * classes) { g[index] = seed * g[index] - shift }
+            for row in 0..<rows { g[row * classes + labels[row]] -= labelShift }
+            logits.gradient = probabilities
+        } else {
+            let p = probabilities.readPointer, dx = logits.gradientForAccumulation()
+            for index in 0..<(rows * classes) { dx[index] += seed * p[index] - shift }
+            for row in 0..<rows { dx[row * classes + labels[row]] -= labelShift }
         }
     }
 }

@@ -34,17 +34,23 @@ public func batchNorm(_ input: Variable, scale: Variable, shift: Variable, stati
         // Image-major order walks memory contiguously (for [N, C] inputs a channel-major walk
         // would jump a whole row per element); per-row partial sums in Float, totals in Double.
         var totals = [Double](repeating: 0, count: channels), squares = [Double](repeating: 0, count: channels)
-        for image in 0..<batch {
+        if positions == 1 {
+            // [N, C] input (the generator's BatchNorm1d over 6272 features): the per-(image, channel)
+            // loops below would run one element each. Walk rows with the channel innermost instead,
+            // which vectorises; per-channel partial sums in Float over the batch, totals in Double.
+            batchNormFeatureSums(x, batch: batch, channels: channels, totals: &totals)
+        }
+        for image in 0..<batch where positions > 1 {
             for channel in 0..<channels {
-                let row = x + (image * channels + channel) * positions
-                var rowTotal: Float = 0
-                for index in 0..<positions { rowTotal += row[index] }
-                totals[channel] += Double(rowTotal)
+                totals[channel] += Double(sumOfElements(x + (image * channels + channel) * positions, count: positions))
             }
         }
         for channel in 0..<channels { mean[channel] = Float(totals[channel] / Double(reductionCount)) }
         // Second pass around the mean: no cancellation, unlike E[x²] − E[x]².
-        for image in 0..<batch {
+        if positions == 1 {
+            batchNormFeatureSquares(x, mean: mean, batch: batch, channels: channels, squares: &squares)
+        }
+        for image in 0..<batch where positions > 1 {
             for channel in 0..<channels {
                 let row = x + (image * channels + channel) * positions, channelMean = mean[channel]
                 var rowSquares: Float = 0
@@ -75,7 +81,22 @@ public func batchNorm(_ input: Variable, scale: Variable, shift: Variable, stati
     var output = Tensor(uninitializedShape: input.shape)
     let xHat = normalized.mutablePointer, y = output.mutablePointer
     let gamma = scale.value.readPointer, beta = shift.value.readPointer
-    for image in 0..<batch {
+    if positions == 1 {
+        // [N, C]: the channel innermost, so the loop vectorises (see the statistics above).
+        mean.withUnsafeBufferPointer { means in
+            reciprocalDeviation.withUnsafeBufferPointer { deviations in
+                for image in 0..<batch {
+                    let offset = image * channels
+                    for channel in 0..<channels {
+                        let value = (x[offset + channel] - means[channel]) * deviations[channel]
+                        xHat[offset + channel] = value
+                        y[offset + channel] = value * gamma[channel] + beta[channel]
+                    }
+                }
+            }
+        }
+    }
+    for image in 0..<batch where positions > 1 {
         for channel in 0..<channels {
             let offset = (image * channels + channel) * positions
             let channelMean = mean[channel], rstd = reciprocalDeviation[channel]
@@ -92,7 +113,20 @@ public func batchNorm(_ input: Variable, scale: Variable, shift: Variable, stati
         let dy = result.gradient!.readPointer, xHat = normalized.readPointer, gamma = scale.value.readPointer
         // Σ dy and Σ dy·x̂ per channel: the shift and scale gradients, and the terms of dx.
         var shiftGradient = [Float](repeating: 0, count: channels), scaleGradient = [Float](repeating: 0, count: channels)
-        for image in 0..<batch {
+        if positions == 1 {
+            shiftGradient.withUnsafeMutableBufferPointer { shiftSums in
+                scaleGradient.withUnsafeMutableBufferPointer { scaleSums in
+                    for image in 0..<batch {
+                        let offset = image * channels
+                        for channel in 0..<channels {
+                            shiftSums[channel] += dy[offset + channel]
+                            scaleSums[channel] += dy[offset + channel] * xHat[offset + channel]
+                        }
+                    }
+                }
+            }
+        }
+        for image in 0..<batch where positions > 1 {
             for channel in 0..<channels {
                 let offset = (image * channels + channel) * positions
                 var sumGradient: Float = 0, sumGradientTimesNormalized: Float = 0
@@ -115,6 +149,26 @@ public func batchNorm(_ input: Variable, scale: Variable, shift: Variable, stati
         guard input.requiresGradient else { return }
         let dx = input.gradientForAccumulation()
         let inverseCount = 1 / Float(reductionCount)
+        if positions == 1 && training {
+            // [N, C] in training, channel innermost as above.
+            var factors = [Float](repeating: 0, count: channels)
+            for channel in 0..<channels { factors[channel] = gamma[channel] * reciprocalDeviation[channel] }
+            factors.withUnsafeBufferPointer { factor in
+                shiftGradient.withUnsafeBufferPointer { shiftSums in
+                    scaleGradient.withUnsafeBufferPointer { scaleSums in
+                        for image in 0..<batch {
+                            let offset = image * channels
+                            for channel in 0..<channels {
+                                let index = offset + channel
+                                dx[index] += factor[channel] * (dy[index] - shiftSums[channel] * inverseCount
+                                                                - xHat[index] * (scaleSums[channel] * inverseCount))
+                            }
+                        }
+                    }
+                }
+            }
+            return
+        }
         for image in 0..<batch {
             for channel in 0..<channels {
                 let offset = (image * channels + channel) * positions
@@ -241,4 +295,34 @@ public final class LayerNorm: Layer {
     public func callAsFunction(_ input: Variable) -> Variable {
         layerNorm(input, scale: scale, shift: shift, epsilon: epsilon)
     }
+}
+
+/// Σ over the batch of x[n, c], per feature c, for [N, C] inputs (see batchNorm).
+private func batchNormFeatureSums(_ x: UnsafePointer<Float>, batch: Int, channels: Int, totals: inout [Double]) {
+    var partial = [Float](repeating: 0, count: channels)
+    partial.withUnsafeMutableBufferPointer { sums in
+        for image in 0..<batch {
+            let row = x + image * channels
+            for channel in 0..<channels { sums[channel] += row[channel] }
+        }
+    }
+    for channel in 0..<channels { totals[channel] = Double(partial[channel]) }
+}
+
+/// Σ over the batch of (x[n, c] − mean[c])², per feature c, for [N, C] inputs.
+private func batchNormFeatureSquares(_ x: UnsafePointer<Float>, mean: [Float], batch: Int, channels: Int,
+                                     squares: inout [Double]) {
+    var partial = [Float](repeating: 0, count: channels)
+    partial.withUnsafeMutableBufferPointer { sums in
+        mean.withUnsafeBufferPointer { means in
+            for image in 0..<batch {
+                let row = x + image * channels
+                for channel in 0..<channels {
+                    let centred = row[channel] - means[channel]
+                    sums[channel] += centred * centred
+                }
+            }
+        }
+    }
+    for channel in 0..<channels { squares[channel] = Double(partial[channel]) }
 }
