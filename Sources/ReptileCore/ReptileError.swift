@@ -25,13 +25,6 @@ public struct ReptileError: Error, CustomStringConvertible, Equatable, Sendable 
         // One line, whatever the data held.
         return line.replacingNewlines()
     }
-
-    /// The same error, attributed to a file (when it was raised without one).
-    public func at(path: String) -> ReptileError {
-        var copy = self
-        if copy.path == nil { copy.path = path }
-        return copy
-    }
 }
 
 extension String {

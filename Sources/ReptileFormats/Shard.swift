@@ -261,18 +261,6 @@ public final class ShardReader {
         return try samples.read(rows: rows, as: UInt8.self)
     }
 
-    /// Pixels scaled to floats: `value / 255 * scale + offset` ([0, 1] by default; [-1, 1] with scale 2, offset -1).
-    public func floatImages(_ rows: Range<Int>, scale: Float = 1, offset: Float = 0, into batch: inout [Float]) throws {
-        let pixels = try images(rows)
-        if batch.count != pixels.count { batch = [Float](repeating: 0, count: pixels.count) }
-        let factor = scale / 255
-        pixels.withUnsafeBufferPointer { source in
-            batch.withUnsafeMutableBufferPointer { target in
-                for index in 0..<source.count { target[index] = Float(source[index]) * factor + offset }
-            }
-        }
-    }
-
     public func texts(_ rows: Range<Int>) throws -> [String] {
         precondition(imageShape == nil, "texts() on an image shard")
         return try samples.readStrings(rows: rows)

@@ -51,11 +51,11 @@ struct DatasetDescription {
     var config: JSONValue
 }
 
-/// Writes shards and dataset_info.json into a staging folder and renames it into place:
+/// Writes shards and dataset_info.json into a staging folder and renames it into place (callers
+/// have validated the name before reading any source, so bad names fail fast):
 /// the dataset appears complete or not at all.
 func writeDataset(_ description: DatasetDescription, splits: [SplitRecords], output: OutputOptions,
                   shardSize: Int, progressEnabled: Bool) throws -> (path: String, info: DatasetInfo) {
-    try validateDatasetName(output.name)
     let staging = try StagingFolder(destination: output.destination, force: output.force)
     let created = output.created ?? creationTimestamp()
     let configSHA256 = SHA256.hex(of: try StableJSON.string(description.config))
