@@ -438,3 +438,35 @@ enum CheckpointTesting {
         #expect(names.contains("discriminator_optimizer.discriminator.class_head.bias.v"))
     }
 }
+
+@Suite struct ClassifierCheckpointTests {
+    @Test func imageClassifierRoundTripWithConfig() throws {
+        let folder = try Support.makeTemporaryFolder("ckpt")
+        defer { Support.remove(folder) }
+        let path = folder.appendingPathComponent("classifier.h5").path
+        var random = SeededRandom(seed: 3)
+        let model = ConvolutionalClassifier(inputChannels: 3, imageHeight: 8, imageWidth: 12, classCount: 4, random: &random)
+        let config = ClassifierConfig(kind: "image", architecture: "cnn", classNames: ["a", "b", "c", "d"],
+                                      imageHeight: 8, imageWidth: 12, imageChannels: 3)
+        try ImageClassifierCheckpoint.save(model, config: config, to: path)
+        let (loaded, loadedConfig) = try ImageClassifierCheckpoint.load(from: path)
+        #expect(loadedConfig == config)
+        let images = Tensor(uniformShape: [2, 3, 8, 12], in: -1...1, random: &random)
+        model.setTraining(false)
+        #expect(loaded(Variable(images)).value.scalars == model(Variable(images)).value.scalars)
+
+        // A checkpoint without a classifier config is refused with the file named.
+        let plain = folder.appendingPathComponent("plain.h5").path
+        try ModelCheckpoint.save(to: plain, model: model)
+        #expect(throws: ReptileError.self) { try ImageClassifierCheckpoint.load(from: plain) }
+    }
+
+    @Test func channelsFirstMovesChannels() {
+        // Two 1×2 RGB images, channel-last.
+        let values: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        let tensor = channelsFirst(values, count: 2, height: 1, width: 2, channels: 3)
+        #expect(tensor.shape == [2, 3, 1, 2])
+        #expect(tensor.scalars == [1, 4, 2, 5, 3, 6, 7, 10, 8, 11, 9, 12])
+        #expect(ImageScaling.pixel(ImageScaling.float(200)) == 200)
+    }
+}

@@ -1,21 +1,27 @@
 import ReptileCore
 
 /// The image classifier of workload W4: two conv-conv-pool blocks and a two-layer head.
-/// [1, 28, 28] → 32, 32, pool → 64, 64, pool → 3136 → 128 → classCount.
+/// [1, 28, 28] → 32, 32, pool → 64, 64, pool → 3136 → 128 → classCount. Other image sizes and
+/// channel counts change only the first convolution and the flattened size (H/4 · W/4 · 64).
 public final class ConvolutionalClassifier: Layer {
     let convolutions: [Conv2d]
     let hidden: Linear
     let output: Linear
 
-    public init(inputChannels: Int = 1, imageSize: Int = 28, classCount: Int = 10, name: String = "classifier",
+    public convenience init(inputChannels: Int = 1, imageSize: Int = 28, classCount: Int = 10, name: String = "classifier",
+                            random: inout SeededRandom) {
+        self.init(inputChannels: inputChannels, imageHeight: imageSize, imageWidth: imageSize, classCount: classCount,
+                  name: name, random: &random)
+    }
+
+    public init(inputChannels: Int, imageHeight: Int, imageWidth: Int, classCount: Int, name: String = "classifier",
                 random: inout SeededRandom) {
         let channels = [(inputChannels, 32), (32, 32), (32, 64), (64, 64)]
         convolutions = channels.enumerated().map { index, pair in
             Conv2d(inputChannels: pair.0, outputChannels: pair.1, kernelSize: 3, padding: 1,
                    name: qualifiedName(name, "conv\(index + 1)"), random: &random)
         }
-        let pooledSize = imageSize / 4
-        hidden = Linear(inputSize: 64 * pooledSize * pooledSize, outputSize: 128, name: qualifiedName(name, "fc1"), random: &random)
+        hidden = Linear(inputSize: 64 * (imageHeight / 4) * (imageWidth / 4), outputSize: 128, name: qualifiedName(name, "fc1"), random: &random)
         output = Linear(inputSize: 128, outputSize: classCount, name: qualifiedName(name, "fc2"), random: &random)
     }
 
