@@ -27,14 +27,18 @@ let package = Package(
         .target(name: "ReptileDatasetTools", dependencies: ["ReptileCore", "ReptileFormats"]),
         // `reptile bench`: the fixed workloads of shared/bench/WORKLOADS.md.
         .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine"]),
+        // Text processing shared by the text models: the word vocabulary of the native text classifier.
+        .target(name: "ReptileText", dependencies: ["ReptileCore"]),
+        // `pretrain`, `finetune`, `classify`: classifiers on shards, metrics and reports.
+        .target(name: "ReptileClassify", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"]),
         // The thin command line.
         .executableTarget(name: "ReptileCLI", dependencies: [
-            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench",
+            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileClassify",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ReptileTests", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileCLI",
-            "ReptileEngine",
+            "ReptileEngine", "ReptileText", "ReptileClassify",
         ]),
     ]
 )

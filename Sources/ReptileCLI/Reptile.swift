@@ -13,5 +13,5 @@ struct Reptile: ParsableCommand {
             file and record, and what to do), 64 a usage error.
             """,
         version: ReptileVersion.current,
-        subcommands: [Ingest.self, Inspect.self, Export.self, Bench.self])
+        subcommands: [Ingest.self, Inspect.self, Export.self, Pretrain.self, Finetune.self, Classify.self, Bench.self])
 }

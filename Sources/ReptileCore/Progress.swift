@@ -13,6 +13,8 @@ public final class ProgressBar {
     private let start = Date()
     private var lastDraw = Date.distantPast
     public private(set) var completed = 0
+    /// Shown after the ETA, e.g. a training loss: set it before `advance`.
+    public var detail = ""
 
     public init(_ label: String, total: Int, unit: String = "items", enabled: Bool = ProgressBar.terminalAttached) {
         self.label = label
@@ -48,7 +50,7 @@ public final class ProgressBar {
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         let remaining = rate > 0 ? Double(total - completed) / rate : 0
-        let line = "\r\(label) \(bar) \(completed)/\(total) \(unit)  \(Self.format(rate: rate))/s  ETA \(Self.format(seconds: remaining))   "
+        let line = "\r\(label) \(bar) \(completed)/\(total) \(unit)  \(Self.format(rate: rate))/s  ETA \(Self.format(seconds: remaining))\(detail.isEmpty ? "" : "  " + detail)   "
         FileHandle.standardError.write(Data(line.utf8))
     }
 

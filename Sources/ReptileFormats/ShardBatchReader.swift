@@ -25,6 +25,9 @@ public final class ShardBatchReader {
     private let bufferBlocks: Int
     private let scale: Float
     private let offset: Float
+    /// Records to serve, by their position in the split (shards in order); nil serves all.
+    private let keep: ((Int) -> Bool)?
+    private var shardStarts: [Int] = []
     private var blocks: [(shard: Int, rows: Range<Int>)] = []
     private var nextBlock = 0
     private var epoch = -1
@@ -35,8 +38,10 @@ public final class ShardBatchReader {
     private var poolPosition = 0
 
     /// Pixels become `value / 255 * scale + offset`: [0, 1] by default, [-1, 1] with scale 2 and offset -1.
+    /// `keep` selects records by their position in the split (a held-out validation slice is the
+    /// complement of the training one); the others are skipped as they are read.
     public init(folder: DatasetFolder, split: String, batchSize: Int, shuffle: Bool, seed: UInt64,
-                bufferBlocks: Int = 8, scale: Float = 1, offset: Float = 0) throws {
+                bufferBlocks: Int = 8, scale: Float = 1, offset: Float = 0, keep: ((Int) -> Bool)? = nil) throws {
         precondition(batchSize > 0 && bufferBlocks > 0, "batch size and buffer must be positive")
         shards = try folder.shards(of: split)
         self.batchSize = batchSize
@@ -45,8 +50,14 @@ public final class ShardBatchReader {
         self.bufferBlocks = bufferBlocks
         self.scale = scale
         self.offset = offset
+        self.keep = keep
         imageShape = shards.first?.imageShape
-        count = shards.reduce(0) { $0 + $1.count }
+        var start = 0
+        for shard in shards {
+            shardStarts.append(start)
+            start += shard.count
+        }
+        count = keep.map { keep in (0..<start).reduce(0) { $0 + (keep($1) ? 1 : 0) } } ?? start
         for (index, shard) in shards.enumerated() {
             let blockRows = shard.imageShape == nil ? 4096 : max(1, ShardWriter.imageChunkShape(count: shard.count, shape: shard.imageShape!)[0])
             for start in stride(from: 0, to: shard.count, by: blockRows) {
@@ -117,8 +128,19 @@ public final class ShardBatchReader {
             let block = blocks[nextBlock]
             nextBlock += 1
             let shard = shards[block.shard]
-            labels += try shard.labels(block.rows)
-            if imageShape != nil { pixels += try shard.images(block.rows) } else { texts += try shard.texts(block.rows) }
+            let blockLabels = try shard.labels(block.rows)
+            let blockPixels = imageShape != nil ? try shard.images(block.rows) : []
+            let blockTexts = imageShape == nil ? try shard.texts(block.rows) : []
+            guard let keep else {
+                labels += blockLabels
+                pixels += blockPixels
+                texts += blockTexts
+                continue
+            }
+            for (offset, row) in block.rows.enumerated() where keep(shardStarts[block.shard] + row) {
+                labels.append(blockLabels[offset])
+                if size > 0 { pixels += blockPixels[(offset * size)..<((offset + 1) * size)] } else { texts.append(blockTexts[offset]) }
+            }
         }
         poolLabels = labels
         poolPixels = pixels

@@ -1,0 +1,241 @@
+import ArgumentParser
+import Foundation
+import ReptileClassify
+import ReptileCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Training flags shared by `pretrain` and `finetune`; unset ones take the per-kind defaults.
+struct ClassifierTrainingArguments: ParsableArguments {
+    @Option(help: "Most epochs to train (default: images 15, texts 10; fine-tuning 5).")
+    var epochs: Int?
+
+    @Option(help: "Records per training batch (default 64).")
+    var batchSize: Int?
+
+    @Option(help: "Peak Adam learning rate, after a half-epoch warm-up, then cosine decay (default 1e-3; fine-tuning 3e-4).")
+    var learningRate: Float?
+
+    @Option(help: "Stop after this many epochs without a better validation accuracy (default 3).")
+    var patience: Int?
+
+    @Option(name: .customLong("val-fraction"), help: "Share of the training data held out (seeded) for early stopping when there is no val split.")
+    var validationFraction: Double = 0.1
+
+    @Flag(help: "Images: random shifts of up to ±2 pixels while training.")
+    var augment = false
+
+    @Option(help: "Texts: most words in the vocabulary built from the training texts ([PAD] and [UNK] included).")
+    var vocabSize: Int = 20_000
+
+    @Option(help: "Texts: words read per text (the rest is cut).")
+    var maxLength: Int = 64
+
+    @Option(help: "Seed for weights, data order, held-out slice, dropout and augmentation.")
+    var seed: UInt64 = 0
+
+    @Option(help: "OpenBLAS threads (default: the machine's cores). The same seed and thread count give identical files.")
+    var threads: Int?
+
+    @Flag(help: "Replace an existing output folder (only once the new one is complete).")
+    var force = false
+
+    @Flag(help: "Print the report as JSON on standard output (no progress bar).")
+    var json = false
+
+    var textOptions: TextModelOptions {
+        var options = TextModelOptions()
+        options.vocabularySize = vocabSize
+        options.maximumLength = maxLength
+        return options
+    }
+
+    func resolvedThreads() throws -> Int {
+        if let threads, threads < 1 { throw ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2") }
+        return threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+}
+
+private func percent(_ value: Double) -> String { String(format: "%.2f %%", value * 100) }
+
+struct Pretrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the default classifier for a dataset's kind on its train split (early stopping on val, or a held-out slice).",
+        discussion: """
+            Images: the W4 CNN sized for the dataset's H×W×C. Texts: word embeddings, Conv1d of widths 3/4/5, max over time, \
+            dropout, linear, with a vocabulary from the train split saved inside the checkpoint. Writes OUT/classifier.h5, \
+            OUT/report.json (test accuracy, macro-F1, per-class precision/recall, confusion matrix, data sha256s, seeds, timing) \
+            and OUT/metrics.jsonl (one line per epoch).
+            """)
+
+    @Option(help: "The dataset folder (made by `reptile ingest`).")
+    var dataset: String
+
+    @Option(help: "The output folder to create.")
+    var out: String
+
+    @OptionGroup var training: ClassifierTrainingArguments
+
+    func run() throws {
+        try runReportingErrors {
+            var options = PretrainOptions(dataset: dataset, output: out, threads: try training.resolvedThreads())
+            options.epochs = training.epochs
+            options.batchSize = training.batchSize
+            options.learningRate = training.learningRate
+            options.patience = training.patience
+            options.seed = training.seed
+            options.augment = training.augment
+            options.text = training.textOptions
+            options.validationFraction = training.validationFraction
+            options.force = training.force
+            options.showProgress = !training.json
+            options.command = commandLineText
+            let report = try pretrainClassifier(options)
+            if training.json {
+                try printJSON(report)
+            } else {
+                let test = report.test.map { "test accuracy \(percent($0.accuracy)), macro-F1 \(String(format: "%.4f", $0.macroF1))" } ?? "no test split"
+                print("wrote \(out)/\(ClassifierRunFiles.checkpoint): \(test); best epoch \(report.training.bestEpoch) of \(report.training.epochsRun), "
+                      + String(format: "%.1f s", report.timing.totalSeconds))
+            }
+        }
+    }
+}
+
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue training a classifier on any shards (real, synthetic or a mix) and evaluate it on a real split before and after.",
+        discussion: """
+            SHARDS is a dataset folder, optionally FOLDER:SPLIT (default: train, or the folder's only split). With two --train \
+            sources, --mix F draws a share F of every batch from the second. Without --classifier (or with --scratch) a fresh \
+            model is trained: on synthetic data only, the Classification Accuracy Score. --repeats K runs seeds SEED … SEED+K−1 \
+            and reports mean ± std; the checkpoint written is the first seed's.
+            """)
+
+    @Option(help: "The pretrained classifier checkpoint (classifier.h5) to continue from.")
+    var classifier: String?
+
+    @Flag(help: "Train fresh weights (the checkpoint, if given, only supplies the architecture and vocabulary).")
+    var scratch = false
+
+    @Option(help: "Architecture of a fresh classifier (default per kind: cnn for images, text-cnn for texts).")
+    var architecture: String?
+
+    @Option(help: "Training shards: FOLDER[:SPLIT]. Give twice to mix two sources.")
+    var train: [String] = []
+
+    @Option(help: "With two --train sources: the share of each batch drawn from the second (default: in proportion to their sizes).")
+    var mix: Double?
+
+    @Option(name: .customLong("eval"), help: "The real split to evaluate on: FOLDER[:SPLIT] (default split test).")
+    var evaluation: String
+
+    @Option(help: "The output folder to create.")
+    var out: String
+
+    @Option(help: "Train with this many seeds (SEED, SEED+1, …) and report mean ± std.")
+    var repeats: Int = 1
+
+    @OptionGroup var training: ClassifierTrainingArguments
+
+    func run() throws {
+        try runReportingErrors {
+            guard !train.isEmpty else { throw ReptileError("give the training shards with --train FOLDER[:SPLIT]", fix: "e.g. --train datasets/NAME:train") }
+            var options = FinetuneOptions(train: train, evaluation: evaluation, output: out, threads: try training.resolvedThreads())
+            options.classifier = classifier
+            options.scratch = scratch
+            options.architecture = architecture
+            options.mix = mix
+            options.repeats = repeats
+            options.epochs = training.epochs
+            options.batchSize = training.batchSize
+            options.learningRate = training.learningRate
+            options.patience = training.patience
+            options.seed = training.seed
+            options.augment = training.augment
+            options.text = training.textOptions
+            options.validationFraction = training.validationFraction
+            options.force = training.force
+            options.showProgress = !training.json
+            options.command = commandLineText
+            let report = try finetuneClassifier(options)
+            if training.json {
+                try printJSON(report)
+            } else {
+                let before = report.before.map { "accuracy \(percent($0.accuracy)) before, " } ?? ""
+                let after = repeats > 1 ? "\(report.summary.accuracyText) after (\(repeats) seeds)" : "\(percent(report.after.accuracy)) after"
+                print("wrote \(out)/\(ClassifierRunFiles.checkpoint): \(before)\(after), macro-F1 \(String(format: "%.4f", report.summary.macroF1.mean))")
+            }
+        }
+    }
+}
+
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict classes for a dataset split, a folder of PNGs or a text file (one text a line), as JSON Lines.",
+        discussion: """
+            INPUT: FOLDER[:SPLIT] of a dataset (default split test; lines carry "index" and "true_label"), a folder of PNGs \
+            (searched recursively, converted like ingest; lines carry "file"), or a text file (lines carry "text"). Every line \
+            has "label" and "probability" (the softmax probability of that label).
+            """)
+
+    @Option(help: "The classifier checkpoint (classifier.h5).")
+    var classifier: String
+
+    @Argument(help: "A dataset FOLDER[:SPLIT], a folder of PNGs, or a text file.")
+    var input: String
+
+    @Option(help: "Write the JSON Lines to this file instead of standard output.")
+    var out: String?
+
+    @Flag(help: "Replace an existing --out file.")
+    var force = false
+
+    @Option(help: "OpenBLAS threads (default: the machine's cores).")
+    var threads: Int?
+
+    func run() throws {
+        try runReportingErrors {
+            if let threads, threads < 1 { throw ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2") }
+            let options = ClassifyOptions(classifier: classifier, input: input,
+                                          threads: threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount))
+            guard let out else {
+                try classify(options) { prediction in
+                    FileHandle.standardOutput.write(Data((try StableJSON.string(prediction) + "\n").utf8))
+                }
+                return
+            }
+            try writeAtomically(to: out, force: force) { handle in
+                try classify(options) { prediction in handle.write(Data((try StableJSON.string(prediction) + "\n").utf8)) }
+            }
+        }
+    }
+}
+
+/// Writes a file through a temporary sibling renamed into place when complete; an existing file
+/// is replaced only with `force`.
+private func writeAtomically(to path: String, force: Bool, _ body: (FileHandle) throws -> Void) throws {
+    if FileManager.default.fileExists(atPath: path) && !force {
+        throw ReptileError(path: path, "already exists", fix: "choose another name or pass --force to replace it")
+    }
+    let url = URL(fileURLWithPath: path)
+    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
+    guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
+        throw ReptileError(path: path, "cannot create the file", fix: "check that the folder exists and is writable")
+    }
+    InterruptCleanup.register(temporary)
+    defer { InterruptCleanup.unregister(temporary) }
+    do {
+        try body(handle)
+        try handle.close()
+        try synchronizeToDisk(temporary)
+        guard rename(temporary, path) == 0 else {
+            throw ReptileError(path: path, "cannot move the finished file into place (\(String(cString: strerror(errno))))")
+        }
+    } catch {
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw error
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import ReptileCore
+import ReptileEngine
+import ReptileFormats
+import ReptileText
+
+/// Settings of a text classifier built from scratch (its vocabulary comes from the training texts).
+public struct TextModelOptions: Codable, Equatable, Sendable {
+    public var vocabularySize = 20_000
+    public var maximumLength = 64
+    /// Words seen fewer times than this in the training texts become [UNK].
+    public var minimumWordCount = 1
+    public init() {}
+}
+
+/// Per-kind defaults; a flag given on the command line wins.
+public struct TrainingDefaults {
+    public static func settings(for kind: DatasetKind, finetuning: Bool, epochs: Int?, batchSize: Int?, learningRate: Float?,
+                                patience: Int?, seed: UInt64, augment: Bool) -> TrainingSettings {
+        let defaultEpochs = finetuning ? 5 : (kind == .image ? 15 : 10)
+        let defaultRate: Float = finetuning ? 3e-4 : 1e-3
+        return TrainingSettings(epochs: epochs ?? defaultEpochs, batchSize: batchSize ?? 64, learningRate: learningRate ?? defaultRate,
+                                patience: patience ?? 3, seed: seed, augmentShift: augment ? 2 : 0)
+    }
+}
+
+public struct PretrainOptions {
+    public var dataset: String
+    public var output: String
+    public var epochs: Int?
+    public var batchSize: Int?
+    public var learningRate: Float?
+    public var patience: Int?
+    public var seed: UInt64 = 0
+    public var threads: Int
+    public var augment = false
+    public var text = TextModelOptions()
+    /// Share of train held out for early stopping when the dataset has no `val` split.
+    public var validationFraction = 0.1
+    public var force = false
+    public var showProgress = true
+    public var command = ""
+
+    public init(dataset: String, output: String, threads: Int) {
+        self.dataset = dataset
+        self.output = output
+        self.threads = threads
+    }
+}
+
+/// The classifier a run wrote.
+public struct ClassifierSummary: Codable, Equatable, Sendable {
+    public var file: String
+    public var kind: String
+    public var architecture: String
+    public var classNames: [String]
+    public var imageShape: ImageShape?
+    public var vocabularySize: Int?
+    public var parameters: Int
+}
+
+/// Wall-clock facts, kept apart so that two runs with the same seed compare equal without them.
+public struct RunTiming: Codable, Equatable, Sendable {
+    public var created: String
+    public var trainingSeconds: Double
+    public var evaluationSeconds: Double
+    public var totalSeconds: Double
+    /// Training records (images or texts) per second, over all epochs.
+    public var recordsPerSecond: Double
+}
+
+/// `report.json` of `reptile pretrain`.
+public struct PretrainReport: Codable, Equatable, Sendable {
+    public var command: String
+    public var toolVersion: String
+    public var classifier: ClassifierSummary
+    public var data: [String: UsedData]
+    public var settings: TrainingSettings
+    public var threads: Int
+    public var text: TextModelOptions?
+    public var training: TrainingOutcome
+    /// On the test split (the held-out real data); nil when the dataset has none.
+    public var test: ClassificationMetrics?
+    public var timing: RunTiming
+}
+
+/// Names of the files a classifier run writes.
+public enum ClassifierRunFiles {
+    public static let checkpoint = "classifier.h5"
+    public static let report = "report.json"
+    public static let metrics = "metrics.jsonl"
+}
+
+/// `reptile pretrain`: the default classifier for the dataset's kind, trained on its train split,
+/// early-stopped on `val` (or a seeded slice of train), written with a report on the test split.
+public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainReport {
+    let started = Date()
+    let train = try ShardSource(options.dataset + ":train", defaultSplit: "train")
+    let info = train.folder.info
+    let settings = TrainingDefaults.settings(for: info.kind, finetuning: false, epochs: options.epochs, batchSize: options.batchSize,
+                                             learningRate: options.learningRate, patience: options.patience, seed: options.seed,
+                                             augment: options.augment)
+    try settings.validate()
+    guard !options.augment || info.kind == .image else {
+        throw ReptileError(path: options.dataset, "--augment shifts images, but this is a text dataset", fix: "drop --augment")
+    }
+    guard options.validationFraction > 0 && options.validationFraction < 1 else {
+        throw ReptileError("--val-fraction must be between 0 and 1, got \(options.validationFraction)", fix: "give e.g. --val-fraction 0.1")
+    }
+    BLAS.setThreadCount(options.threads)
+
+    // Validation: the val split, or a seeded slice of train that training then never sees.
+    let hasValidationSplit = info.splits["val"].map { $0.count > 0 } ?? false
+    let holdout = hasValidationSplit ? nil : HoldoutSlice(count: train.count, fraction: options.validationFraction, seed: options.seed)
+    let trainKeep: ((Int) -> Bool)? = holdout.map { slice in { !slice.isHeldOut($0) } }
+    let validationSource = hasValidationSplit ? try ShardSource(options.dataset + ":val", defaultSplit: "val") : train
+    let validationKeep: ((Int) -> Bool)? = holdout.map { slice in { slice.isHeldOut($0) } }
+
+    let config = try freshConfig(kind: info.kind, architecture: ClassifierArchitectures.defaultArchitecture(for: info.kind),
+                                 classNames: info.classNames, imageShape: info.imageShape, trainingTexts: train, keep: trainKeep,
+                                 text: options.text)
+    let model = try ClassifierArchitectures.make(config, seed: derivedSeed(options.seed, "weights"))
+    let identity = Array(0..<info.classNames.count)
+    let staging = try StagingFolder(destination: options.output, force: options.force)
+
+    let batches = try MixedBatches([BatchSourceSpec(source: train, labelMap: identity, keep: trainKeep)], shareOfSecond: nil,
+                                   batchSize: settings.batchSize, seed: options.seed)
+    let trainingStart = Date()
+    let outcome = try trainClassifier(model, batches: batches,
+                                      validation: ValidationData(source: validationSource, labelMap: identity, keep: validationKeep),
+                                      settings: settings, metricsPath: staging.path(ClassifierRunFiles.metrics),
+                                      progressLabel: "pretrain", showProgress: options.showProgress)
+    let trainingSeconds = Date().timeIntervalSince(trainingStart)
+    try model.save(to: staging.path(ClassifierRunFiles.checkpoint))
+
+    let evaluationStart = Date()
+    var test: ClassificationMetrics? = nil
+    var data: [String: UsedData] = [:]
+    let trainRecords = batches.recordsPerEpoch
+    data["train"] = try train.usedData(records: trainRecords,
+                                       note: holdout.map { "all but the \($0.heldOut.count) records held out for validation (seeded)" })
+    data["validation"] = try validationSource.usedData(records: holdout?.heldOut.count,
+                                                       note: holdout.map { _ in "\(options.validationFraction) of train, held out with seed \(options.seed)" })
+    if info.splits["test"] != nil {
+        let testSource = try ShardSource(options.dataset + ":test", defaultSplit: "test")
+        let predictions = try predict(model, source: testSource, labelMap: identity)
+        test = ClassificationMetrics(labels: predictions.labels, predictions: predictions.predicted, classNames: config.classNames)
+        data["test"] = try testSource.usedData()
+    }
+    let evaluationSeconds = Date().timeIntervalSince(evaluationStart)
+
+    let report = PretrainReport(
+        command: options.command, toolVersion: ReptileVersion.current,
+        classifier: summary(of: model, file: ClassifierRunFiles.checkpoint), data: data, settings: settings,
+        threads: options.threads, text: info.kind == .text ? options.text : nil, training: outcome, test: test,
+        timing: RunTiming(created: creationTimestamp(), trainingSeconds: trainingSeconds, evaluationSeconds: evaluationSeconds,
+                          totalSeconds: Date().timeIntervalSince(started),
+                          recordsPerSecond: trainingSeconds > 0 ? Double(trainRecords * outcome.epochsRun) / trainingSeconds : 0))
+    try writeJSON(report, to: staging.path(ClassifierRunFiles.report))
+    try staging.commit()
+    return report
+}
+
+/// A config for a new classifier of `architecture` on this data: the image shape, or a word
+/// vocabulary from the training texts (records `keep` accepts).
+func freshConfig(kind: DatasetKind, architecture: String, classNames: [String], imageShape: ImageShape?,
+                 trainingTexts source: ShardSource, keep: ((Int) -> Bool)?, text: TextModelOptions) throws -> ClassifierConfig {
+    guard ClassifierArchitectures.known(for: kind).contains(architecture) else {
+        throw ReptileError("no \(kind.rawValue) classifier architecture \(quoted(architecture))",
+                           fix: "use --architecture \(ClassifierArchitectures.known(for: kind).joined(separator: " or "))")
+    }
+    switch kind {
+    case .image:
+        let shape = imageShape!
+        guard shape.height >= 4, shape.width >= 4 else {
+            throw ReptileError(path: source.folder.path, "images of \(shape) are too small for the CNN (two 2×2 poolings)",
+                               fix: "ingest with --resize to at least 4x4")
+        }
+        return ClassifierConfig(kind: "image", architecture: architecture, classNames: classNames,
+                                imageHeight: shape.height, imageWidth: shape.width, imageChannels: shape.channels)
+    case .text:
+        guard text.vocabularySize >= 3 else {
+            throw ReptileError("--vocab-size must be at least 3, got \(text.vocabularySize)", fix: "give e.g. --vocab-size 20000")
+        }
+        guard text.maximumLength >= 1 else {
+            throw ReptileError("--max-length must be at least 1, got \(text.maximumLength)", fix: "give e.g. --max-length 64")
+        }
+        var texts: [String] = []
+        var position = 0
+        for shard in try source.folder.shards(of: source.split) {
+            for chunk in stride(from: 0, to: shard.count, by: 4096) {
+                for value in try shard.texts(chunk..<min(shard.count, chunk + 4096)) {
+                    if keep?(position) ?? true { texts.append(value) }
+                    position += 1
+                }
+            }
+        }
+        var settings = TextCNNClassifier.Settings(
+            vocabulary: WordVocabulary.build(from: texts, maximumSize: text.vocabularySize, minimumCount: text.minimumWordCount))
+        settings.maximumLength = text.maximumLength
+        return ClassifierConfig(kind: "text", architecture: architecture, classNames: classNames, settings: try settings.encoded())
+    }
+}
+
+func summary(of model: any TrainableClassifier, file: String) -> ClassifierSummary {
+    let config = model.config
+    return ClassifierSummary(
+        file: file, kind: config.kind, architecture: config.architecture, classNames: config.classNames,
+        imageShape: config.kind == "image" ? ImageShape(height: config.imageHeight!, width: config.imageWidth!, channels: config.imageChannels!) : nil,
+        vocabularySize: (model as? TextCNNClassifier)?.settings.vocabulary.count, parameters: model.parameterCount)
+}
+
+func writeJSON<Value: Encodable>(_ value: Value, to path: String) throws {
+    var data = try StableJSON.encode(value)
+    data.append(0x0A)
+    do {
+        try data.write(to: URL(fileURLWithPath: path))
+    } catch {
+        throw ReptileError(path: path, "cannot write (\(error.localizedDescription))", fix: "check free disk space and permissions")
+    }
+}

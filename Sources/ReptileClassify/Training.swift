@@ -1,0 +1,254 @@
+import Foundation
+import ReptileCore
+import ReptileEngine
+import ReptileFormats
+
+/// What the training loop needs to know besides the model and the data.
+public struct TrainingSettings: Codable, Equatable, Sendable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var learningRate: Float
+    /// Epochs without a better validation result before stopping (early stopping needs validation data).
+    public var patience: Int
+    public var seed: UInt64
+    /// Random shifts of up to this many pixels (0: none).
+    public var augmentShift: Int
+    /// Linear warm-up over this share of the first epoch's steps, then cosine decay to 0 at the last epoch.
+    public var warmupEpochs: Double
+
+    public init(epochs: Int, batchSize: Int, learningRate: Float, patience: Int, seed: UInt64, augmentShift: Int = 0,
+                warmupEpochs: Double = 0.5) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.patience = patience
+        self.seed = seed
+        self.augmentShift = augmentShift
+        self.warmupEpochs = warmupEpochs
+    }
+
+    public func validate() throws {
+        guard epochs >= 1 else { throw ReptileError("--epochs must be at least 1, got \(epochs)", fix: "give --epochs 1 or more") }
+        guard batchSize >= 1 else { throw ReptileError("--batch-size must be at least 1, got \(batchSize)", fix: "give --batch-size 1 or more") }
+        guard learningRate > 0, learningRate.isFinite else {
+            throw ReptileError("--learning-rate must be positive, got \(learningRate)", fix: "give e.g. --learning-rate 0.001")
+        }
+        guard patience >= 1 else { throw ReptileError("--patience must be at least 1, got \(patience)", fix: "give --patience 1 or more") }
+    }
+}
+
+/// One line of `metrics.jsonl`. Timing fields (`seconds`, `records_per_second`) are the only ones
+/// that differ between two runs with the same seed and thread count.
+public struct EpochMetrics: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var steps: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
+    public var learningRate: Double
+    public var improved: Bool
+    public var seconds: Double
+    /// Images or texts per second of training (forward, backward, update).
+    public var recordsPerSecond: Double
+}
+
+/// Where training ended.
+public struct TrainingOutcome: Codable, Equatable, Sendable {
+    public var epochsRun: Int
+    /// 1-based; the weights kept are this epoch's (the last one without validation data).
+    public var bestEpoch: Int
+    public var bestValidationAccuracy: Double?
+    public var bestValidationLoss: Double?
+    public var stoppedEarly: Bool
+    public var steps: Int
+    public var finalTrainLoss: Double
+}
+
+/// Predictions for a split (or part of it), in the order the records are stored.
+public struct Predictions {
+    public var labels: [Int] = []
+    public var predicted: [Int] = []
+    public var probabilities: [Float] = []
+    public var loss: Double = 0
+}
+
+/// Runs a classifier over records without recording a graph; probabilities are softmax maxima.
+public func predict(_ model: any TrainableClassifier, batches: (inout ClassifierBatch) throws -> Bool) throws -> Predictions {
+    let required = model.parameters.map(\.requiresGradient)
+    model.setParametersRequireGradient(false)
+    model.setTraining(false)
+    defer {
+        for (parameter, wasRequired) in zip(model.parameters, required) { parameter.requiresGradient = wasRequired }
+    }
+    var result = Predictions()
+    var batch = ClassifierBatch()
+    var random = SeededRandom(seed: 0)
+    var lossSum: Double = 0
+    let classCount = model.config.classNames.count
+    while try batches(&batch) {
+        let logits = model.logits(for: batch, random: &random)
+        lossSum += Double(crossEntropy(logits: logits, labels: batch.labels).value.scalarValue) * Double(batch.count)
+        logits.value.withUnsafeBufferPointer { scores in
+            for row in 0..<batch.count {
+                let rowScores = scores[(row * classCount)..<((row + 1) * classCount)]
+                let maximum = rowScores.max()!
+                let best = rowScores.firstIndex(of: maximum)! - row * classCount
+                let total = rowScores.reduce(Float(0)) { $0 + expf($1 - maximum) }
+                result.predicted.append(best)
+                result.probabilities.append(1 / total)
+            }
+        }
+        result.labels += batch.labels
+    }
+    result.loss = result.labels.isEmpty ? 0 : lossSum / Double(result.labels.count)
+    return result
+}
+
+/// Predictions for a split in stored order (its labels mapped to the classifier's classes).
+public func predict(_ model: any TrainableClassifier, source: ShardSource, labelMap: [Int], keep: ((Int) -> Bool)? = nil,
+                    batchSize: Int = 256) throws -> Predictions {
+    let reader = try ShardBatchReader(folder: source.folder, split: source.split, batchSize: batchSize, shuffle: false, seed: 0,
+                                      scale: ImageScaling.readerScale, offset: ImageScaling.readerOffset, keep: keep)
+    var raw = ShardBatch()
+    return try predict(model) { batch in
+        guard try reader.next(into: &raw) else { return false }
+        batch.labels = raw.labels.map { labelMap[Int($0)] }
+        batch.images = raw.images
+        batch.texts = raw.texts
+        return true
+    }
+}
+
+/// Validation data for early stopping: a split or a held-out slice of one.
+public struct ValidationData {
+    public var source: ShardSource
+    public var labelMap: [Int]
+    public var keep: ((Int) -> Bool)?
+    public init(source: ShardSource, labelMap: [Int], keep: ((Int) -> Bool)? = nil) {
+        self.source = source
+        self.labelMap = labelMap
+        self.keep = keep
+    }
+}
+
+/// Mini-batch training with cross-entropy and Adam (warm-up, then cosine decay over `epochs`),
+/// early stopping on validation accuracy (ties: lower validation loss) and the best epoch's
+/// weights restored at the end. Every epoch appends a line to `metricsPath`.
+public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatches, validation: ValidationData?,
+                            settings: TrainingSettings, metricsPath: String?, progressLabel: String,
+                            showProgress: Bool) throws -> TrainingOutcome {
+    let optimizer = Adam(parameters: model.parameters, learningRate: settings.learningRate)
+    let stepsPerEpoch = max(1, (batches.recordsPerEpoch + settings.batchSize - 1) / settings.batchSize)
+    let warmup = max(1, Int(Double(stepsPerEpoch) * settings.warmupEpochs))
+    let schedule = LearningRateSchedule.warmupThenCosineDecay(warmupSteps: warmup, totalSteps: settings.epochs * stepsPerEpoch)
+    let base = SeededRandom(seed: settings.seed)
+    var dropoutRandom = base.derived("dropout")
+    var augmentRandom = base.derived("augment")
+    let imageShape = model.config.kind == "image"
+        ? ImageShape(height: model.config.imageHeight!, width: model.config.imageWidth!, channels: model.config.imageChannels!) : nil
+    let unit = model.config.kind == "image" ? "images" : "texts"
+    let metricsFile: FileHandle? = try metricsPath.map { path in
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw ReptileError(path: path, "cannot create the metrics file", fix: "check the permissions of the output folder")
+        }
+        return handle
+    }
+    defer { try? metricsFile?.close() }
+
+    var best: (epoch: Int, accuracy: Double, loss: Double, weights: [[Float]])? = nil
+    var epochsWithoutImprovement = 0
+    var step = 0
+    var outcome = TrainingOutcome(epochsRun: 0, bestEpoch: 0, bestValidationAccuracy: nil, bestValidationLoss: nil,
+                                  stoppedEarly: false, steps: 0, finalTrainLoss: 0)
+    var batch = ClassifierBatch()
+    for epoch in 1...settings.epochs {
+        if epoch > 1 { batches.startEpoch() }
+        model.setTraining(true)
+        let progress = ProgressBar("epoch \(epoch)/\(settings.epochs)", total: batches.recordsPerEpoch, unit: unit,
+                                   enabled: showProgress && ProgressBar.terminalAttached)
+        let start = Date()
+        var lossSum: Double = 0, correct = 0, seen = 0, steps = 0
+        while try batches.next(into: &batch) {
+            if settings.augmentShift > 0, let imageShape {
+                randomlyShift(&batch.images, count: batch.count, shape: imageShape, maximumShift: settings.augmentShift, random: &augmentRandom)
+            }
+            optimizer.learningRate = settings.learningRate * schedule.factor(atStep: step)
+            optimizer.zeroGradients()
+            let logits = model.logits(for: batch, random: &dropoutRandom)
+            let loss = crossEntropy(logits: logits, labels: batch.labels)
+            loss.backward()
+            optimizer.step()
+            let batchLoss = Double(loss.value.scalarValue)
+            guard batchLoss.isFinite else {
+                throw ReptileError("training diverged at epoch \(epoch), step \(steps + 1) (loss \(batchLoss))",
+                                   fix: "lower --learning-rate")
+            }
+            lossSum += batchLoss * Double(batch.count)
+            correct += countCorrect(logits.value, labels: batch.labels)
+            seen += batch.count
+            steps += 1
+            step += 1
+            progress.detail = String(format: "step %d/%d  loss %.4f", steps, stepsPerEpoch, lossSum / Double(seen))
+            progress.advance(by: batch.count)
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(start)
+        let trainLoss = seen > 0 ? lossSum / Double(seen) : 0
+
+        var validationLoss: Double? = nil, validationAccuracy: Double? = nil, improved = true
+        if let validation {
+            let predictions = try predict(model, source: validation.source, labelMap: validation.labelMap, keep: validation.keep)
+            let accuracy = Double(zip(predictions.labels, predictions.predicted).filter { $0 == $1 }.count) / Double(max(1, predictions.labels.count))
+            validationLoss = predictions.loss
+            validationAccuracy = accuracy
+            improved = best.map { accuracy > $0.accuracy || (accuracy == $0.accuracy && predictions.loss < $0.loss) } ?? true
+        }
+        if improved {
+            best = (epoch, validationAccuracy ?? 0, validationLoss ?? 0, model.parameters.map(\.value.scalars))
+            epochsWithoutImprovement = 0
+        } else {
+            epochsWithoutImprovement += 1
+        }
+        let record = EpochMetrics(epoch: epoch, steps: steps, trainLoss: trainLoss, trainAccuracy: Double(correct) / Double(max(1, seen)),
+                                  validationLoss: validationLoss, validationAccuracy: validationAccuracy,
+                                  learningRate: Double(optimizer.learningRate), improved: improved, seconds: seconds,
+                                  recordsPerSecond: seconds > 0 ? Double(seen) / seconds : 0)
+        if let metricsFile {
+            var line = try StableJSON.encode(record, pretty: false)
+            line.append(0x0A)
+            metricsFile.write(line)
+        }
+        outcome.epochsRun = epoch
+        outcome.steps = step
+        outcome.finalTrainLoss = trainLoss
+        if validation != nil && epochsWithoutImprovement >= settings.patience && epoch < settings.epochs {
+            outcome.stoppedEarly = true
+            break
+        }
+    }
+    if let best {
+        for (parameter, values) in zip(model.parameters, best.weights) {
+            parameter.value = Tensor(shape: parameter.shape, values: values)
+        }
+        outcome.bestEpoch = best.epoch
+        if validation != nil {
+            outcome.bestValidationAccuracy = best.accuracy
+            outcome.bestValidationLoss = best.loss
+        }
+    }
+    model.setTraining(false)
+    return outcome
+}
+
+private func countCorrect(_ logits: Tensor, labels: [Int]) -> Int {
+    let classCount = logits.shape[1]
+    return logits.withUnsafeBufferPointer { scores in
+        var correct = 0
+        for (row, label) in labels.enumerated() {
+            let rowScores = scores[(row * classCount)..<((row + 1) * classCount)]
+            if rowScores.firstIndex(of: rowScores.max()!)! - row * classCount == label { correct += 1 }
+        }
+        return correct
+    }
+}
