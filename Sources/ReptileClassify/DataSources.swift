@@ -59,8 +59,8 @@ public struct ShardSource {
     public func labelMap(for config: ClassifierConfig, checkpoint: String?) throws -> [Int] {
         let owner = checkpoint.map { "the classifier \($0)" } ?? "the classifier"
         guard kind.rawValue == config.kind else {
-            throw ReptileError(path: checkpoint ?? firstShardPath, "is a\(config.kind == "image" ? "n" : "") \(config.kind) classifier but \(description) holds \(kind.rawValue)s",
-                               fix: "pretrain a \(kind.rawValue) classifier on this kind of data, or give \(config.kind) shards")
+            throw ReptileError(path: checkpoint ?? firstShardPath, "is \(withArticle(config.kind)) classifier but \(description) holds \(kind.rawValue)s",
+                               fix: "pretrain \(withArticle(kind.rawValue)) classifier on this data, or give \(config.kind) shards")
         }
         if kind == .image, let shape = folder.info.imageShape {
             let expected = ImageShape(height: config.imageHeight ?? 0, width: config.imageWidth ?? 0, channels: config.imageChannels ?? 0)
@@ -81,6 +81,9 @@ public struct ShardSource {
         return classNames.map { config.classNames.firstIndex(of: $0)! }
     }
 }
+
+/// "an image", "a text".
+func withArticle(_ kind: String) -> String { (kind.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + kind }
 
 /// A seed for one purpose of a run, independent of the others drawn from the same run seed.
 func derivedSeed(_ seed: UInt64, _ purpose: String) -> UInt64 {
