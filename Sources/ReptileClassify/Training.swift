@@ -165,7 +165,7 @@ public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatc
     for epoch in 1...settings.epochs {
         if epoch > 1 { batches.startEpoch() }
         model.setTraining(true)
-        let progress = ProgressBar("epoch \(epoch)/\(settings.epochs)", total: batches.recordsPerEpoch, unit: unit,
+        let progress = ProgressBar("\(progressLabel) epoch \(epoch)/\(settings.epochs)", total: batches.recordsPerEpoch, unit: unit,
                                    enabled: showProgress && ProgressBar.terminalAttached)
         let start = Date()
         var lossSum: Double = 0, correct = 0, seen = 0, steps = 0
