@@ -25,16 +25,21 @@ let package = Package(
         .target(name: "ReptileIngest", dependencies: ["ReptileCore", "ReptileFormats"]),
         // Shards to views: `inspect` summaries and `export` (ImageFolder PNGs).
         .target(name: "ReptileDatasetTools", dependencies: ["ReptileCore", "ReptileFormats"]),
+        // BERT's WordPiece tokenizer, identical to Hugging Face's reference BertTokenizer.
+        .target(name: "ReptileText", dependencies: ["ReptileCore"]),
+        // The pretrained text encoder from a Hugging Face folder: `reptile embed`, text classifier checkpoints.
+        .target(name: "ReptileEmbedding", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"]),
         // `reptile bench`: the fixed workloads of shared/bench/WORKLOADS.md.
         .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine"]),
         // The thin command line.
         .executableTarget(name: "ReptileCLI", dependencies: [
-            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench",
+            "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileEngine",
+            "ReptileEmbedding",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ReptileTests", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileCLI",
-            "ReptileEngine",
+            "ReptileEngine", "ReptileText", "ReptileEmbedding",
         ]),
     ]
 )

@@ -8,10 +8,11 @@ struct Reptile: ParsableCommand {
         abstract: "Turn a small labelled dataset into a larger synthetic one, and measure whether it helped.",
         discussion: """
             Stages talk through files: `ingest` turns raw images or texts into HDF5 shards under \
-            datasets/NAME; `inspect` summarises a dataset or shard; `export png` writes an ImageFolder tree.
+            datasets/NAME; `inspect` summarises a dataset or shard; `export png` writes an ImageFolder tree; \
+            `embed` writes sentence embeddings from a pretrained text encoder.
             Exit status: 0 success, 1 bad input or a failed step (one line on standard error says which \
             file and record, and what to do), 64 a usage error.
             """,
         version: ReptileVersion.current,
-        subcommands: [Ingest.self, Inspect.self, Export.self, Bench.self])
+        subcommands: [Ingest.self, Inspect.self, Export.self, Embed.self, Bench.self])
 }
