@@ -34,8 +34,8 @@ struct Embed: ParsableCommand {
     @Option(help: "Texts per forward pass (memory grows with it).")
     var batchSize: Int = 32
 
-    @Option(help: "Tokens per text, [CLS] and [SEP] included; longer texts are cut.")
-    var maxLength: Int = 256
+    @Option(help: "Tokens per text, [CLS] and [SEP] included; longer texts are cut (default 256, or the encoder's positions if fewer).")
+    var maxLength: Int?
 
     @Option(help: "Recorded in HDF5 output; embedding itself draws no random numbers, so the output never depends on it.")
     var seed: UInt64 = 0

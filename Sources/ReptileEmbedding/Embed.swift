@@ -16,7 +16,8 @@ public struct EmbedOptions: Sendable {
     public var force = false
     public var normalize = false
     public var batchSize = 32
-    public var maximumLength = WordPieceTokenizer.defaultMaximumLength
+    /// Tokens per text, [CLS] and [SEP] included; nil: 256, or the encoder's positions if fewer.
+    public var maximumLength: Int?
     /// Embedding draws no random numbers (evaluation mode, no dropout); the seed is recorded in
     /// HDF5 output so every command's files say how they were made.
     public var seed: UInt64 = 0
@@ -169,16 +170,19 @@ final class LineReader {
 @discardableResult
 public func embedTexts(_ options: EmbedOptions, writeToStandardOutput: @escaping (String) -> Void) throws -> EmbedSummary {
     guard options.batchSize >= 1 else { throw ReptileError("--batch-size must be at least 1", fix: "use e.g. 32") }
-    guard options.maximumLength >= 2 else { throw ReptileError("--max-length must be at least 2 ([CLS] and [SEP])", fix: "use e.g. 256") }
+    if let length = options.maximumLength, length < 2 {
+        throw ReptileError("--max-length must be at least 2 ([CLS] and [SEP])", fix: "use e.g. 256")
+    }
     let format = try options.output.map(EmbeddingOutputFormat.init(path:))
     if let output = options.output, FileManager.default.fileExists(atPath: output), !options.force {
         throw ReptileError(path: output, "already exists", fix: "give --force to replace it, or another --out")
     }
     let pretrained = try PretrainedTextEncoder.load(folder: options.encoderFolder)
     let encoder = pretrained.encoder
-    guard options.maximumLength <= encoder.config.maxPositionEmbeddings else {
-        throw ReptileError("--max-length \(options.maximumLength) exceeds the encoder's \(encoder.config.maxPositionEmbeddings) positions",
-                           fix: "use at most \(encoder.config.maxPositionEmbeddings)")
+    let positions = encoder.config.maxPositionEmbeddings
+    let maximumLength = options.maximumLength ?? min(WordPieceTokenizer.defaultMaximumLength, positions)
+    guard maximumLength <= positions else {
+        throw ReptileError("--max-length \(maximumLength) exceeds the encoder's \(positions) positions", fix: "use at most \(positions)")
     }
     encoder.prepareForInference()
     let input = try TextInput.open(options.input, split: options.split)
@@ -191,7 +195,7 @@ public func embedTexts(_ options: EmbedOptions, writeToStandardOutput: @escaping
     case .hdf5:
         writer = try HDF5EmbeddingWriter(path: options.output!, count: input.count, hiddenSize: hidden, withLabels: input.hasLabels,
                                          attributes: ["encoder": pretrained.folder, "normalized": options.normalize ? "true" : "false",
-                                                      "max_length": String(options.maximumLength), "seed": String(options.seed),
+                                                      "max_length": String(maximumLength), "seed": String(options.seed),
                                                       "tool_version": ReptileVersion.current])
     }
     defer { writer.discard() }
@@ -200,10 +204,10 @@ public func embedTexts(_ options: EmbedOptions, writeToStandardOutput: @escaping
     // A private pool: batches of different lengths leave blocks of different sizes behind, so it
     // is emptied whenever it holds more than a few batches' worth (memory bounded by the batch).
     let pool = StoragePool()
-    let poolLimit = 64 * options.batchSize * options.maximumLength * max(hidden, encoder.config.intermediateSize)
+    let poolLimit = 64 * options.batchSize * maximumLength * max(hidden, encoder.config.intermediateSize)
     try StoragePool.$current.withValue(pool) {
         try input.forEachBatch(size: options.batchSize) { texts, labels in
-            let batch = pretrained.tokenizer.encodeBatch(texts, maximumLength: options.maximumLength)
+            let batch = pretrained.tokenizer.encodeBatch(texts, maximumLength: maximumLength)
             let hiddenStates = encoder(ids: batch.ids, mask: batch.attentionMask, batch: batch.count, sequence: batch.sequenceLength)
             var pooled = maskedMeanPooling(hiddenStates, mask: batch.attentionMask).value.scalars
             if options.normalize { normalizeRows(&pooled, width: hidden) }

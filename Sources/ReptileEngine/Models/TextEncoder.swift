@@ -163,18 +163,19 @@ public final class TextEncoder: Layer {
     init(config: TextEncoderConfig, name: String, start: ParameterStart, random: inout SeededRandom) {
         self.config = config
         self.name = name
-        func parameter(_ shape: [Int], _ parameterName: String, zero: Bool = false) -> Variable {
+        /// A parameter under its full (already qualified) name.
+        func parameter(_ shape: [Int], _ fullName: String, zero: Bool = false) -> Variable {
             let tensor: Tensor
             switch start {
             case .random(let deviation) where !zero: tensor = Tensor(normalShape: shape, standardDeviation: deviation, random: &random)
             default: tensor = Tensor(zeros: shape)
             }
-            return Variable(parameter: tensor, name: qualifiedName(name, parameterName))
+            return Variable(parameter: tensor, name: fullName)
         }
         let hidden = config.hiddenSize
-        wordEmbeddings = parameter([config.vocabSize, hidden], "embeddings.word_embeddings.weight")
-        positionEmbeddings = parameter([config.maxPositionEmbeddings, hidden], "embeddings.position_embeddings.weight")
-        tokenTypeEmbeddings = parameter([config.typeVocabSize, hidden], "embeddings.token_type_embeddings.weight")
+        wordEmbeddings = parameter([config.vocabSize, hidden], qualifiedName(name, "embeddings.word_embeddings.weight"))
+        positionEmbeddings = parameter([config.maxPositionEmbeddings, hidden], qualifiedName(name, "embeddings.position_embeddings.weight"))
+        tokenTypeEmbeddings = parameter([config.typeVocabSize, hidden], qualifiedName(name, "embeddings.token_type_embeddings.weight"))
         embeddingNorm = LayerNorm(featureCount: hidden, epsilon: config.layerNormEps, name: qualifiedName(name, "embeddings.LayerNorm"))
         embeddingDropout = Dropout(probability: config.hiddenDropoutProb ?? 0)
         layers = (0..<config.numHiddenLayers).map { index in
