@@ -50,6 +50,22 @@ func sumOfElements(_ values: UnsafePointer<Float>, count: Int) -> Float {
     return total
 }
 
+/// Σ a[i]·b[i], summed in 16 lanes.
+@inline(__always)
+func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD16<Float>()
+    var index = 0
+    let rawA = UnsafeRawPointer(a), rawB = UnsafeRawPointer(b)
+    while index + 16 <= count {
+        lanes += rawA.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+            * rawB.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+        index += 16
+    }
+    var total = lanes.sum()
+    while index < count { total += a[index] * b[index]; index += 1 }
+    return total
+}
+
 /// max x[i] (−∞ for none), in 16 lanes; `.replacing(with:where:)` rather than `pointwiseMax`,
 /// which does not vectorise at the baseline target (PLATFORM.md §4).
 @inline(__always)
