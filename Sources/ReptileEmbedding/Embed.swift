@@ -204,7 +204,7 @@ public func embedTexts(_ options: EmbedOptions, writeToStandardOutput: @escaping
     // A private pool: batches of different lengths leave blocks of different sizes behind, so it
     // is emptied whenever it holds more than a few batches' worth (memory bounded by the batch).
     let pool = StoragePool()
-    let poolLimit = 64 * options.batchSize * maximumLength * max(hidden, encoder.config.intermediateSize)
+    let poolLimit = 4 * options.batchSize * maximumLength * (hidden + encoder.config.intermediateSize)
     try StoragePool.$current.withValue(pool) {
         try input.forEachBatch(size: options.batchSize) { texts, labels in
             let batch = pretrained.tokenizer.encodeBatch(texts, maximumLength: maximumLength)
