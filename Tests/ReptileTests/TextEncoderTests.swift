@@ -372,5 +372,10 @@ enum TinyBERT {
         let lines = try EmbeddingLine.parse(result.standardOutput)
         #expect(lines.map(\.inputIds) == [[2, 5, 6, 7, 3], [2, 8, 5, 9, 10, 11, 3]])
         #expect(lines.allSatisfy { $0.embedding.count == 8 })
+        // The same input gives the same bytes, on standard output or in a file.
+        let output = folder.appendingPathComponent("e.jsonl")
+        let again = try Support.reptile(["embed", "--encoder", model.path, input.path, "--out", output.path])
+        #expect(again.status == 0, "\(again.standardError)")
+        #expect(try String(contentsOf: output, encoding: .utf8) == result.standardOutput)
     }
 }
