@@ -206,20 +206,36 @@ public func embedTexts(_ options: EmbedOptions, writeToStandardOutput: @escaping
     let pool = StoragePool()
     let poolLimit = 4 * options.batchSize * maximumLength * (hidden + encoder.config.intermediateSize)
     try StoragePool.$current.withValue(pool) {
-        try input.forEachBatch(size: options.batchSize) { texts, labels in
-            let batch = pretrained.tokenizer.encodeBatch(texts, maximumLength: maximumLength)
-            let hiddenStates = encoder(ids: batch.ids, mask: batch.attentionMask, batch: batch.count, sequence: batch.sequenceLength)
-            var pooled = maskedMeanPooling(hiddenStates, mask: batch.attentionMask).value.scalars
+        // Texts are read a window of batches at a time and batched by length within it, so a batch
+        // pads short texts to a similar length rather than to the window's longest; the output
+        // keeps the input's order. The window bounds memory.
+        try input.forEachBatch(size: options.batchSize * lengthSortingWindowBatches) { texts, labels in
+            let encoded = texts.map { pretrained.tokenizer.encode($0, maximumLength: maximumLength) }
+            let order = encoded.indices.sorted { (encoded[$0].count, $0) < (encoded[$1].count, $1) }
+            var pooled = [Float](repeating: 0, count: texts.count * hidden)
+            for start in stride(from: 0, to: order.count, by: options.batchSize) {
+                let rows = Array(order[start..<min(order.count, start + options.batchSize)])
+                let batch = pretrained.tokenizer.padBatch(rows.map { encoded[$0] })
+                let hiddenStates = encoder(ids: batch.ids, mask: batch.attentionMask, batch: batch.count, sequence: batch.sequenceLength)
+                maskedMeanPooling(hiddenStates, mask: batch.attentionMask).value.withUnsafeBufferPointer { values in
+                    for (slot, row) in rows.enumerated() {
+                        for index in 0..<hidden { pooled[row * hidden + index] = values[slot * hidden + index] }
+                    }
+                }
+                progress.advance(by: rows.count)
+                if pool.pooledElementCount > poolLimit { pool.releaseFreeBlocks() }
+            }
             if options.normalize { normalizeRows(&pooled, width: hidden) }
-            try writer.append(texts: texts, ids: (0..<batch.count).map(batch.ids(ofRow:)), embeddings: pooled, labels: labels)
-            progress.advance(by: texts.count)
-            if pool.pooledElementCount > poolLimit { pool.releaseFreeBlocks() }
+            try writer.append(texts: texts, ids: encoded, embeddings: pooled, labels: labels)
         }
     }
     progress.finish()
     try writer.finish()
     return EmbedSummary(count: input.count, hiddenSize: hidden, output: options.output)
 }
+
+/// Batches per window of texts sorted by length (see embedTexts).
+let lengthSortingWindowBatches = 8
 
 /// Each row divided by its L2 norm (at least 1e-12, as torch's F.normalize).
 func normalizeRows(_ values: inout [Float], width: Int) {

@@ -143,7 +143,11 @@ public struct WordPieceTokenizer: Sendable {
 
     /// Encodes each text and pads them to the longest with [PAD]; the mask is false on padding.
     public func encodeBatch(_ texts: [String], maximumLength: Int = WordPieceTokenizer.defaultMaximumLength) -> EncodedBatch {
-        let rows = texts.map { encode($0, maximumLength: maximumLength) }
+        padBatch(texts.map { encode($0, maximumLength: maximumLength) })
+    }
+
+    /// Pads encoded texts to the longest with [PAD]; the mask is false on padding.
+    public func padBatch(_ rows: [[Int]]) -> EncodedBatch {
         let length = rows.map(\.count).max() ?? 0
         var ids: [Int] = [], mask: [Bool] = []
         ids.reserveCapacity(rows.count * length)

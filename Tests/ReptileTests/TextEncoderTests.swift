@@ -111,6 +111,15 @@ struct TextEncoderReferenceTests {
             #expect(line.inputIds == unpadded)
             #expect(maximumDifference(line.embedding, batch.meanPooled[row]) < 1e-4, "row \(row)")
         }
+        // Batches of two are formed by length (the two 12-token texts together, then the 7 and
+        // 19); the output still follows the input's order.
+        let pairs = try Support.reptile(["embed", "--encoder", encoderPath, "--batch-size", "2", input])
+        #expect(pairs.status == 0, "\(pairs.standardError)")
+        let pairLines = try EmbeddingLine.parse(pairs.standardOutput)
+        #expect(pairLines.map(\.text) == batch.texts)
+        for (row, line) in pairLines.enumerated() {
+            #expect(maximumDifference(line.embedding, batch.meanPooled[row]) < 1e-4, "row \(row) in batches of two")
+        }
         // The library pads exactly as the reference did.
         let tokenizer = try WordPieceTokenizer.load(folder: encoderPath)
         let encoded = tokenizer.encodeBatch(batch.texts)
