@@ -92,6 +92,12 @@ enum ParameterStart {
 }
 
 /// One post-LN transformer layer with BERT's names under `prefix` (`encoder.layer.0`).
+///
+/// It calls `multiHeadAttention` itself rather than holding a `MultiHeadSelfAttention`, because
+/// Hugging Face splits those projections across two modules (`attention.self.query` …,
+/// `attention.output.dense`) and the names must match the safetensors file. Dropout applies to
+/// the hidden states (hidden_dropout_prob) in training; BERT's dropout on the attention
+/// probabilities is not applied (the fused attention op has none).
 public final class TransformerEncoderLayer: Layer {
     public let headCount: Int
     public let query: Linear, key: Linear, value: Linear
