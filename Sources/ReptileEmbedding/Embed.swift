@@ -177,6 +177,8 @@ public func embedTexts(_ options: EmbedOptions, writeToStandardOutput: @escaping
     if let output = options.output, FileManager.default.fileExists(atPath: output), !options.force {
         throw ReptileError(path: output, "already exists", fix: "give --force to replace it, or another --out")
     }
+    // The input is checked first (every line's UTF-8 included): its errors need no model loaded.
+    let input = try TextInput.open(options.input, split: options.split)
     let pretrained = try PretrainedTextEncoder.load(folder: options.encoderFolder)
     let encoder = pretrained.encoder
     let positions = encoder.config.maxPositionEmbeddings
@@ -185,7 +187,6 @@ public func embedTexts(_ options: EmbedOptions, writeToStandardOutput: @escaping
         throw ReptileError("--max-length \(maximumLength) exceeds the encoder's \(positions) positions", fix: "use at most \(positions)")
     }
     encoder.prepareForInference()
-    let input = try TextInput.open(options.input, split: options.split)
     let hidden = encoder.config.hiddenSize
 
     let writer: EmbeddingWriter
