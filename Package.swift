@@ -25,20 +25,24 @@ let package = Package(
         .target(name: "ReptileIngest", dependencies: ["ReptileCore", "ReptileFormats"]),
         // Shards to views: `inspect` summaries and `export` (ImageFolder PNGs).
         .target(name: "ReptileDatasetTools", dependencies: ["ReptileCore", "ReptileFormats"]),
+        // Text processing: BERT's WordPiece tokenizer (identical to Hugging Face's BertTokenizer) and
+        // the word vocabulary of the native text models.
+        .target(name: "ReptileText", dependencies: ["ReptileCore"]),
+        // The pretrained text encoder from a Hugging Face folder: `reptile embed`, text classifier checkpoints.
+        .target(name: "ReptileEmbedding", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"]),
         // `reptile bench`: the fixed workloads of shared/bench/WORKLOADS.md.
         .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine"]),
-        // Text processing shared by the text models: the word vocabulary of the native text classifier.
-        .target(name: "ReptileText", dependencies: ["ReptileCore"]),
         // `pretrain`, `finetune`, `classify`: classifiers on shards, metrics and reports.
-        .target(name: "ReptileClassify", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"]),
+        .target(name: "ReptileClassify", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileEmbedding"]),
         // The thin command line.
         .executableTarget(name: "ReptileCLI", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileClassify",
+            "ReptileEngine", "ReptileEmbedding",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ReptileTests", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileCLI",
-            "ReptileEngine", "ReptileText", "ReptileClassify",
+            "ReptileEngine", "ReptileText", "ReptileClassify", "ReptileEmbedding",
         ]),
     ]
 )

@@ -120,6 +120,43 @@ public func measureTextGeneratorStep(_ options: EngineBenchOptions) -> (result: 
     return (result, measurement)
 }
 
+/// W5: the pretrained text encoder (all-MiniLM-L6-v2's shape: 6 layers, hidden 384, 12 heads, FFN
+/// 1536) at sequence length 64, batch 32, on synthetic token ids. train_sequences_per_s: mean
+/// pooling, Linear(384 → 2) head, cross-entropy, backward and AdamW(2e-5) over all weights, dropout on;
+/// embed_sequences_per_s: the forward pass and mean pooling only, recording no graph. With
+/// `encoderFolder` the real weights are loaded (their values do not change the work); without it
+/// the encoder starts from BERT's random initialisation at MiniLM's shape.
+public func measureTextEncoderSteps(_ options: EngineBenchOptions, encoderFolder: String?) throws -> [BenchResult] {
+    BLAS.setThreadCount(options.threads)
+    let batch = 32, length = 64, classCount = 2
+    var random = SeededRandom(seed: 5)
+    return try StoragePool.$current.withValue(StoragePool()) {
+        let encoder = try encoderFolder.map { try TextEncoder.load(folder: $0, name: SentenceClassifier.encoderName) }
+            ?? TextEncoder(config: TextEncoderConfig(vocabSize: 30522, hiddenSize: 384, numHiddenLayers: 6, numAttentionHeads: 12,
+                                                     intermediateSize: 1536),
+                           name: SentenceClassifier.encoderName, random: &random)
+        let model = SentenceClassifier(encoder: encoder, classCount: classCount, random: &random)
+        let trainer = SentenceClassifierTrainer(model: model, learningRate: 2e-5)
+        // Ids above the special tokens; every position real, as in a batch of long sentences.
+        let ids = (0..<(batch * length)).map { _ in 1000 + random.nextIndex(below: encoder.config.vocabSize - 1000) }
+        let mask = [Bool](repeating: true, count: batch * length)
+        let labels = (0..<batch).map { $0 % classCount }
+        var dropoutRandom = random.derived("dropout")
+        let training = measureSteps(warmup: options.warmup, steps: options.steps) {
+            trainer.step(ids: ids, mask: mask, batch: batch, sequence: length, labels: labels, random: &dropoutRandom)
+        }
+        encoder.prepareForInference()
+        let embedding = measureSteps(warmup: options.warmup, steps: options.steps) {
+            _ = maskedMeanPooling(encoder(ids: ids, mask: mask, batch: batch, sequence: length), mask: mask)
+        }
+        var trainResult = engineResult("W5", imagesPerStep: batch, training, options)
+        trainResult.metric = "train_sequences_per_s"
+        var embedResult = engineResult("W5", imagesPerStep: batch, embedding, options)
+        embedResult.metric = "embed_sequences_per_s"
+        return [trainResult, embedResult]
+    }
+}
+
 private func engineResult(_ workload: String, imagesPerStep: Int, _ measurement: StepMeasurement,
                           _ options: EngineBenchOptions) -> BenchResult {
     var result = BenchResult(workload: workload, metric: "images_per_s", value: Double(imagesPerStep) / measurement.medianSeconds,

@@ -15,13 +15,13 @@ struct Bench: ParsableCommand {
     @Argument(help: "Workloads to run (default: all of \(Workload.allCases.map(\.rawValue).joined(separator: ", "))).")
     var workloads: [Workload] = []
 
-    @Option(help: "OpenBLAS threads for W1 and W4 (default: the machine's cores).")
+    @Option(help: "OpenBLAS threads for W1, W2, W4 and W5 (default: the machine's cores).")
     var threads: Int?
 
-    @Option(help: "Timed steps of W1 and W4; each figure is their median.")
+    @Option(help: "Timed steps of W1, W2, W4 and W5; each figure is their median.")
     var steps: Int = 50
 
-    @Option(help: "Untimed warm-up steps of W1 and W4.")
+    @Option(help: "Untimed warm-up steps of W1, W2, W4 and W5.")
     var warmup: Int = 5
 
     @Option(help: "W6: passes per figure; each figure is the median over them.")
@@ -32,6 +32,9 @@ struct Bench: ParsableCommand {
 
     @Option(help: "W6 reads this dataset's train split instead of its synthetic images (e.g. datasets/mnist-sample).")
     var dataset: String?
+
+    @Option(help: "W5's pretrained encoder folder (Hugging Face layout); default ../shared/models/all-MiniLM-L6-v2 when it exists, else random weights of that shape.")
+    var encoder: String?
 
     @Flag(help: "Also print, before and after the workloads, the core probe of PLATFORM.md §0 (≈0.06 s: two cores, ≈0.12 s: one) and the 1024³ sgemm GFLOP/s.")
     var probe = false
@@ -45,12 +48,20 @@ struct Bench: ParsableCommand {
             let engine = EngineBenchOptions(steps: steps, warmup: warmup, threads: threads ?? EngineBenchOptions.machineCores)
             if probe { printProbe(engine.threads) }
             for workload in workloads.isEmpty ? Workload.allCases : workloads {
-                for result in try runWorkload(workload, engine: engine, repeats: repeats, scratch: scratch, readDataset: dataset) {
+                for result in try runWorkload(workload, engine: engine, repeats: repeats, scratch: scratch, readDataset: dataset,
+                                              encoderFolder: workload == .w5 ? encoderFolder : nil) {
                     emit(result.jsonLine)
                 }
             }
             if probe { printProbe(engine.threads) }
         }
+    }
+
+    /// --encoder, or the shared MiniLM beside the working copy when it is there.
+    private var encoderFolder: String? {
+        if let encoder { return encoder }
+        let shared = "../shared/models/all-MiniLM-L6-v2"
+        return FileManager.default.fileExists(atPath: (shared as NSString).appendingPathComponent("config.json")) ? shared : nil
     }
 
     private func printProbe(_ threads: Int) {

@@ -8,24 +8,35 @@ import Synchronization
 /// op(A) is `rows × inner`, op(B) is `inner × columns`, C is `rows × columns`. A is stored as
 /// `rows × inner` (or `inner × rows` when `transposeA`), B as `inner × columns` (or
 /// `columns × inner` when `transposeB`). beta = 1 accumulates, which is how backward passes add
-/// into gradient buffers without a temporary.
+/// into gradient buffers without a temporary. The strides (elements from one stored row to the
+/// next) default to packed matrices; a larger one addresses a block of columns inside a wider
+/// matrix, as attention does with one head's columns of [B, S, heads·d] activations.
 func matrixMultiply(
     _ a: UnsafePointer<Float>, transposeA: Bool = false,
     _ b: UnsafePointer<Float>, transposeB: Bool = false,
     into c: UnsafeMutablePointer<Float>,
     rows: Int, columns: Int, inner: Int,
-    alpha: Float = 1, beta: Float = 0
+    alpha: Float = 1, beta: Float = 0,
+    strideA: Int? = nil, strideB: Int? = nil, strideC: Int? = nil
 ) {
     precondition(rows >= 0 && columns >= 0 && inner >= 0,
                  "matrixMultiply got negative sizes rows \(rows), columns \(columns), inner \(inner)")
+    let leadingA = strideA ?? (transposeA ? rows : inner)
+    let leadingB = strideB ?? (transposeB ? inner : columns)
+    let leadingC = strideC ?? columns
+    precondition(leadingA >= (transposeA ? rows : inner) && leadingB >= (transposeB ? inner : columns) && leadingC >= columns,
+                 "matrixMultiply strides \(leadingA), \(leadingB), \(leadingC) are shorter than the rows they step over")
     if rows == 0 || columns == 0 { return }
     if inner == 0 {
         // sgemm with K = 0 only scales C; do it here so the result does not depend on the library.
-        for index in 0..<(rows * columns) { c[index] = beta == 0 ? 0 : beta * c[index] }
+        for row in 0..<rows {
+            for column in 0..<columns {
+                let index = row * leadingC + column
+                c[index] = beta == 0 ? 0 : beta * c[index]
+            }
+        }
         return
     }
-    let leadingA = transposeA ? rows : inner
-    let leadingB = transposeB ? inner : columns
     let profiling = BLAS.profile.isOn
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
     defer { if profiling { BLAS.profile.record(since: start, rows: rows, columns: columns, inner: inner) } }
@@ -34,7 +45,7 @@ func matrixMultiply(
                 transposeB ? CblasTrans : CblasNoTrans,
                 blasInt(rows), blasInt(columns), blasInt(inner),
                 alpha, a, blasInt(leadingA), b, blasInt(leadingB),
-                beta, c, blasInt(columns))
+                beta, c, blasInt(leadingC))
 }
 
 /// Tensor-level product of two matrices: [m, k] · [k, n] → [m, n] (with optional transposes).

@@ -50,6 +50,22 @@ func sumOfElements(_ values: UnsafePointer<Float>, count: Int) -> Float {
     return total
 }
 
+/// Σ a[i]·b[i], summed in 16 lanes.
+@inline(__always)
+func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD16<Float>()
+    var index = 0
+    let rawA = UnsafeRawPointer(a), rawB = UnsafeRawPointer(b)
+    while index + 16 <= count {
+        lanes += rawA.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+            * rawB.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+        index += 16
+    }
+    var total = lanes.sum()
+    while index < count { total += a[index] * b[index]; index += 1 }
+    return total
+}
+
 /// max x[i] (−∞ for none), in 16 lanes; `.replacing(with:where:)` rather than `pointwiseMax`,
 /// which does not vectorise at the baseline target (PLATFORM.md §4).
 @inline(__always)
@@ -65,4 +81,26 @@ func maximumOfElements(_ values: UnsafePointer<Float>, count: Int) -> Float {
     var maximum = lanes.max()
     while index < count { maximum = max(maximum, values[index]); index += 1 }
     return maximum
+}
+
+/// erf(x) to within 4e-7 absolute: the odd/even rational approximation on [−4, 4] used by Eigen
+/// and XLA (beyond ±4, erf is ±1 in Float). libm's erff is an opaque call per element; GELU calls
+/// it on every FFN activation of BERT (3M per layer at W5's batch), so it must vectorise.
+@inline(__always)
+func fastErrorFunction(_ value: Float) -> Float {
+    let x = value < -4 ? -4 : (value > 4 ? 4 : value)
+    let x2 = x * x
+    var numerator: Float = -2.726_142_258_013_06e-10
+    numerator = numerator * x2 + 2.770_681_424_959_02e-08
+    numerator = numerator * x2 - 2.101_024_020_825_08e-06
+    numerator = numerator * x2 - 5.692_506_394_623_46e-05
+    numerator = numerator * x2 - 7.349_906_303_268_55e-04
+    numerator = numerator * x2 - 2.954_599_808_540_25e-03
+    numerator = numerator * x2 - 1.609_603_332_624_15e-02
+    var denominator: Float = -1.456_607_184_649_96e-05
+    denominator = denominator * x2 - 2.133_740_552_789_05e-04
+    denominator = denominator * x2 - 1.682_826_974_382_03e-03
+    denominator = denominator * x2 - 7.373_329_167_204_68e-03
+    denominator = denominator * x2 - 1.426_473_905_141_89e-02
+    return x * numerator / denominator
 }

@@ -52,6 +52,14 @@ public final class Linear: Layer {
         bias = useBias ? uniformParameter([outputSize], bound: bound, name: qualifiedName(name, "bias"), random: &random) : nil
     }
 
+    /// A layer over given parameters (weights loaded from elsewhere, or initialised otherwise).
+    public init(weight: Variable, bias: Variable?) {
+        precondition(weight.shape.count == 2 && (bias == nil || bias!.shape == [weight.shape[0]]),
+                     "Linear needs weight [out, in] and bias [out], got \(weight.shape) and \(bias?.shape ?? [])")
+        self.weight = weight
+        self.bias = bias
+    }
+
     public var parameters: [Variable] { [weight] + (bias.map { [$0] } ?? []) }
 
     public func callAsFunction(_ input: Variable) -> Variable {

@@ -226,18 +226,14 @@ public func layerNorm(_ input: Variable, scale: Variable, shift: Variable, epsil
     let gamma = scale.value.readPointer, beta = shift.value.readPointer
     for row in 0..<rows {
         let offset = row * width
-        var total: Float = 0
-        for index in 0..<width { total += x[offset + index] }
-        let rowMean = total / Float(width)
-        var squares: Float = 0
-        for index in 0..<width {
-            let centred = x[offset + index] - rowMean
-            squares += centred * centred
-        }
+        // Centre into x̂ first, so both row sums run in vector lanes (FastMath.swift).
+        let rowMean = sumOfElements(x + offset, count: width) / Float(width)
+        for index in 0..<width { xHat[offset + index] = x[offset + index] - rowMean }
+        let squares = dotProduct(xHat + offset, xHat + offset, count: width)
         let rstd = 1 / fastSquareRoot(squares / Float(width) + epsilon)
         reciprocalDeviation[row] = rstd
         for index in 0..<width {
-            let value = (x[offset + index] - rowMean) * rstd
+            let value = xHat[offset + index] * rstd
             xHat[offset + index] = value
             y[offset + index] = value * gamma[index] + beta[index]
         }
@@ -247,16 +243,14 @@ public func layerNorm(_ input: Variable, scale: Variable, shift: Variable, epsil
         let dGamma = scale.requiresGradient ? scale.gradientForAccumulation() : nil
         let dBeta = shift.requiresGradient ? shift.gradientForAccumulation() : nil
         let dx = input.requiresGradient ? input.gradientForAccumulation() : nil
+        // dy ⊙ γ of one row, so its two sums run in vector lanes.
+        let normalizedGradients = UnsafeMutablePointer<Float>.allocate(capacity: width)
+        defer { normalizedGradients.deallocate() }
         for row in 0..<rows {
             let offset = row * width
-            var meanGradient: Float = 0, meanGradientTimesNormalized: Float = 0
-            for index in 0..<width {
-                let normalizedGradient = dy[offset + index] * gamma[index]
-                meanGradient += normalizedGradient
-                meanGradientTimesNormalized += normalizedGradient * xHat[offset + index]
-            }
-            meanGradient /= Float(width)
-            meanGradientTimesNormalized /= Float(width)
+            for index in 0..<width { normalizedGradients[index] = dy[offset + index] * gamma[index] }
+            let meanGradient = sumOfElements(normalizedGradients, count: width) / Float(width)
+            let meanGradientTimesNormalized = dotProduct(normalizedGradients, xHat + offset, count: width) / Float(width)
             if let dGamma, let dBeta {
                 for index in 0..<width {
                     dGamma[index] += dy[offset + index] * xHat[offset + index]
@@ -270,8 +264,7 @@ public func layerNorm(_ input: Variable, scale: Variable, shift: Variable, epsil
             if let dx {
                 let rstd = reciprocalDeviation[row]
                 for index in 0..<width {
-                    let normalizedGradient = dy[offset + index] * gamma[index]
-                    dx[offset + index] += rstd * (normalizedGradient - meanGradient - xHat[offset + index] * meanGradientTimesNormalized)
+                    dx[offset + index] += rstd * (normalizedGradients[index] - meanGradient - xHat[offset + index] * meanGradientTimesNormalized)
                 }
             }
         }

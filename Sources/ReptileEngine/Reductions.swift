@@ -63,3 +63,36 @@ private func reduce(_ input: Variable, alongAxis axis: Int, factor: Float) -> Va
         }
     }
 }
+
+/// Mean over the real tokens of each sequence (sentence-transformers' mean pooling): hidden
+/// [B, S, D] and a mask of B·S flags (true for a real token) → [B, D]. A sequence with no real
+/// token pools to zeros, as the reference's clamp of the count to 1e-9 gives.
+public func maskedMeanPooling(_ hidden: Variable, mask: [Bool]) -> Variable {
+    precondition(hidden.shape.count == 3 && mask.count == hidden.shape[0] * hidden.shape[1],
+                 "maskedMeanPooling needs hidden [B, S, D] and B·S mask flags, got \(hidden.shape) and \(mask.count) flags")
+    let batch = hidden.shape[0], sequence = hidden.shape[1], width = hidden.shape[2]
+    let weights: [Float] = (0..<batch).map { item in
+        let real = mask[(item * sequence)..<((item + 1) * sequence)].count(where: { $0 })
+        return real > 0 ? 1 / Float(real) : 0
+    }
+    var output = Tensor(zeros: [batch, width])
+    let x = hidden.value.readPointer, y = output.mutablePointer
+    for item in 0..<batch {
+        let destination = y + item * width
+        for position in 0..<sequence where mask[item * sequence + position] {
+            let source = x + (item * sequence + position) * width
+            for index in 0..<width { destination[index] += source[index] }
+        }
+        for index in 0..<width { destination[index] *= weights[item] }
+    }
+    return Variable(output, parents: [hidden]) { result in
+        let dy = result.gradient!.readPointer, dx = hidden.gradientForAccumulation()
+        for item in 0..<batch {
+            let source = dy + item * width, weight = weights[item]
+            for position in 0..<sequence where mask[item * sequence + position] {
+                let destination = dx + (item * sequence + position) * width
+                for index in 0..<width { destination[index] += source[index] * weight }
+            }
+        }
+    }
+}

@@ -4,6 +4,8 @@ something). Prints the same JSON lines.
 
     python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch==2.15.0
     /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 1 W1 W2 W4
+    /tmp/torchenv/bin/pip install transformers   # W5 only: BertModel with the real weights
+    /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 2 W5 --encoder ../shared/models/all-MiniLM-L6-v2
 """
 import argparse, json, statistics, time
 import torch
@@ -110,14 +112,49 @@ def w4():
     return "images_per_s", 128 / median_step(step)
 
 
+def w5(encoder):
+    """all-MiniLM-L6-v2 at sequence 64, batch 32: mean pooling, Linear(384 -> 2), cross-entropy,
+    AdamW(2e-5) over every weight (dropout on), then the forward pass alone without gradients.
+    Returns two (metric, value) pairs, as `reptile bench W5` prints two lines."""
+    from transformers import BertModel
+    model = BertModel.from_pretrained(encoder, add_pooling_layer=False)
+    head = nn.Linear(model.config.hidden_size, 2)
+    optimizer = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=2e-5)
+    ids = torch.randint(1000, model.config.vocab_size, (32, 64))
+    mask = torch.ones(32, 64, dtype=torch.long)
+    labels = torch.arange(32) % 2
+
+    def pooled():
+        hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).float()
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+    def train_step():
+        optimizer.zero_grad()
+        F.cross_entropy(head(pooled()), labels).backward()
+        optimizer.step()
+
+    def embed_step():
+        with torch.no_grad():
+            pooled()
+
+    model.train()
+    train = 32 / median_step(train_step)
+    model.eval()
+    embed = 32 / median_step(embed_step)
+    return [("train_sequences_per_s", train), ("embed_sequences_per_s", embed)]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("workloads", nargs="*", default=["W1", "W2", "W4"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--encoder", default="../shared/models/all-MiniLM-L6-v2", help="W5's Hugging Face model folder")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
     for name in arguments.workloads:
-        metric, value = {"W1": w1, "W2": w2, "W4": w4}[name]()
-        print(json.dumps({"workload": name, "metric": metric, "value": round(value, 1), "steps": 50,
-                          "threads": arguments.threads, "framework": "pytorch " + torch.__version__}))
+        results = w5(arguments.encoder) if name == "W5" else [{"W1": w1, "W2": w2, "W4": w4}[name]()]
+        for metric, value in results:
+            print(json.dumps({"workload": name, "metric": metric, "value": round(value, 1), "steps": 50,
+                              "threads": arguments.threads, "framework": "pytorch " + torch.__version__}))

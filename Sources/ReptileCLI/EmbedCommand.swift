@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import ReptileCore
+import ReptileEmbedding
+import ReptileEngine
+
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sentence embeddings from a pretrained BERT encoder (all-MiniLM-L6-v2): mean pooling over the real tokens.",
+        discussion: """
+            INPUT is a text file (one text a line, UTF-8) or a text dataset folder (datasets/NAME, --split). \
+            Output: JSON Lines {"text", "input_ids", "embedding"} ("label" too from a dataset) on standard output \
+            or --out FILE.jsonl, or HDF5 with --out FILE.h5 (datasets embeddings float32 [N, H], texts, labels).
+            """)
+
+    @Option(help: "A Hugging Face model folder: config.json, model.safetensors, vocab.txt (e.g. ../shared/models/all-MiniLM-L6-v2).")
+    var encoder: String
+
+    @Argument(help: "A text file (one text a line) or a text dataset folder.")
+    var input: String
+
+    @Option(help: "The split to embed when INPUT is a dataset.")
+    var split: String = "test"
+
+    @Option(help: "Write FILE.jsonl or FILE.h5 instead of JSON Lines on standard output.")
+    var out: String?
+
+    @Flag(help: "Replace an existing --out file (only once the new one is complete).")
+    var force = false
+
+    @Flag(help: "L2-normalise each embedding.")
+    var normalize = false
+
+    @Option(help: "Texts per forward pass (memory grows with it).")
+    var batchSize: Int = 32
+
+    @Option(help: "Tokens per text, [CLS] and [SEP] included; longer texts are cut (default 256, or the encoder's positions if fewer).")
+    var maxLength: Int?
+
+    @Option(help: "Recorded in HDF5 output; embedding itself draws no random numbers, so the output never depends on it.")
+    var seed: UInt64 = 0
+
+    @Option(help: "OpenBLAS threads (default: the machine's cores).")
+    var threads: Int?
+
+    func run() throws {
+        try runReportingErrors {
+            if let threads {
+                guard threads >= 1 else { throw ReptileError("--threads must be at least 1", fix: "use e.g. 1 or 2") }
+                BLAS.setThreadCount(threads)
+            }
+            var options = EmbedOptions(encoderFolder: encoder, input: input)
+            options.split = split
+            options.output = out
+            options.force = force
+            options.normalize = normalize
+            options.batchSize = batchSize
+            options.maximumLength = maxLength
+            options.seed = seed
+            let standardOutput = FileHandle.standardOutput
+            let summary = try embedTexts(options) { standardOutput.write(Data($0.utf8)) }
+            if let output = summary.output {
+                FileHandle.standardError.write(Data("embedded \(summary.count) texts (\(summary.hiddenSize) values each) into \(output)\n".utf8))
+            }
+        }
+    }
+}
