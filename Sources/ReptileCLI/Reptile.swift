@@ -8,10 +8,12 @@ struct Reptile: ParsableCommand {
         abstract: "Turn a small labelled dataset into a larger synthetic one, and measure whether it helped.",
         discussion: """
             Stages talk through files: `ingest` turns raw images or texts into HDF5 shards under \
-            datasets/NAME; `inspect` summarises a dataset or shard; `export png` writes an ImageFolder tree.
+            datasets/NAME; `inspect` summarises a dataset or shard; `export png` writes an ImageFolder tree; \
+            `train image` trains a conditional GAN (optionally refined by PPO) into outputs/RUN; `generate` \
+            writes synthetic shards into outputs/RUN/synthetic.
             Exit status: 0 success, 1 bad input or a failed step (one line on standard error says which \
             file and record, and what to do), 64 a usage error.
             """,
         version: ReptileVersion.current,
-        subcommands: [Ingest.self, Inspect.self, Export.self, Bench.self])
+        subcommands: [Ingest.self, Inspect.self, Export.self, Train.self, Generate.self, Bench.self])
 }
