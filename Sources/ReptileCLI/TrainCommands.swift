@@ -78,7 +78,7 @@ struct TrainImage: ParsableCommand {
     @Option(help: "w in reward = D logit + w·log p_C(y|x) − β·KL (default 1).")
     var rewardClassifierWeight: Float?
 
-    @Option(help: "β, the weight of the KL penalty to the pre-PPO generator (default 0.01).")
+    @Option(help: "β, the weight of the KL penalty to the pre-PPO generator, in nats summed over pixels (default 0.001).")
     var klWeight: Float?
 
     @Option(help: "PPO epochs over each batch of rollouts (default 4).")
@@ -87,7 +87,7 @@ struct TrainImage: ParsableCommand {
     @Option(help: "Rollouts per PPO iteration (default 256).")
     var ppoRollouts: Int?
 
-    @Option(help: "Adam learning rate of the PPO generator (default 0.00002).")
+    @Option(help: "Adam learning rate of the PPO generator (default 0.00005).")
     var ppoLearningRate: Float?
 
     @Flag(help: "Update the discriminator between PPO iterations (it is frozen within one).")

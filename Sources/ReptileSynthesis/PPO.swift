@@ -7,22 +7,39 @@ import ReptileEngine
 // rollouts, per-class advantage normalisation, the clipped update and its statistics live here.
 
 /// One iteration's rollouts: per sample its class (the intended label), the log-probability of the
-/// action under the policy that took it, the reward, and (after `normaliseAdvantagesPerClass`) the
-/// advantage. An action's own data (noise, pixels, tokens) stays with the caller, by index.
+/// action under the policy that took it (one value, or one per action dimension for factorised
+/// ratios), the reward, and (after `normaliseAdvantagesPerClass`) the advantage. An action's own
+/// data (noise, pixels, tokens) stays with the caller, by index.
 public struct RolloutBuffer: Sendable {
     public private(set) var classes: [Int] = []
+    /// `logProbabilitiesPerSample` values per sample, sample after sample.
     public private(set) var oldLogProbabilities: [Float] = []
     public private(set) var rewards: [Float] = []
     public private(set) var advantages: [Float] = []
+    public let logProbabilitiesPerSample: Int
 
-    public init() {}
+    public init(logProbabilitiesPerSample: Int = 1) {
+        precondition(logProbabilitiesPerSample >= 1, "RolloutBuffer needs at least one log-probability per sample")
+        self.logProbabilitiesPerSample = logProbabilitiesPerSample
+    }
 
     public var count: Int { classes.count }
 
-    public mutating func append(class label: Int, oldLogProbability: Float, reward: Float) {
+    public mutating func append<LogProbabilities: Collection>(class label: Int, oldLogProbabilities values: LogProbabilities, reward: Float)
+    where LogProbabilities.Element == Float {
+        precondition(values.count == logProbabilitiesPerSample, "RolloutBuffer: \(values.count) log-probabilities, expected \(logProbabilitiesPerSample)")
         classes.append(label)
-        oldLogProbabilities.append(oldLogProbability)
+        oldLogProbabilities.append(contentsOf: values)
         rewards.append(reward)
+    }
+
+    /// The stored log-probabilities of the given samples, in order.
+    public func oldLogProbabilities(of indices: [Int]) -> [Float] {
+        let width = logProbabilitiesPerSample
+        var result = [Float]()
+        result.reserveCapacity(indices.count * width)
+        for index in indices { result += oldLogProbabilities[(index * width)..<((index + 1) * width)] }
+        return result
     }
 
     /// Advantage = (reward − mean of its class) / (std of its class + 1e-8): one rollout batch
@@ -71,7 +88,8 @@ public struct PPOUpdateStatistics: Sendable {
 }
 
 /// Several epochs of shuffled minibatches over the buffer: for each, the policy's log-probabilities
-/// of those rollouts' actions (`logProbabilities(indices)` → [m], with the graph to its weights),
+/// of those rollouts' actions (`logProbabilities(indices)` → [m] or [m, …] matching the buffer's
+/// values per sample, with the graph to its weights),
 /// the clipped surrogate, backward and one optimizer step.
 public func ppoUpdate(_ buffer: RolloutBuffer, settings: PPOUpdateSettings, optimizer: any Optimizer, random: inout SeededRandom,
                       logProbabilities: ([Int]) -> Variable) -> PPOUpdateStatistics {
@@ -84,7 +102,7 @@ public func ppoUpdate(_ buffer: RolloutBuffer, settings: PPOUpdateSettings, opti
             let indices = Array(order[start..<min(order.count, start + settings.minibatchSize)])
             optimizer.zeroGradients()
             let (loss, step) = clippedSurrogateLoss(logProbabilities: logProbabilities(indices),
-                                                    oldLogProbabilities: indices.map { buffer.oldLogProbabilities[$0] },
+                                                    oldLogProbabilities: buffer.oldLogProbabilities(of: indices),
                                                     advantages: indices.map { buffer.advantages[$0] },
                                                     clipRange: settings.clipRange)
             loss.backward()
