@@ -220,7 +220,6 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
         progress.advance(by: acceptedLabels.count)
     }
     progress.finish()
-
     let totalDraws = draws.reduce(0, +)
     var sourceFiles = [DatasetInfo.SourceFile(path: checkpointPath, role: "generator checkpoint (\(generatorName))",
                                               bytes: fileSize(checkpointPath), sha256: generatorSHA256)]
