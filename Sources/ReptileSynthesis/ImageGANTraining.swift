@@ -244,6 +244,10 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
     if let ppo = options.ppo, ppo.iterations > 0 {
         ppoSettings = try ppo.settings(for: config, previous: config.ppo)
         config.ppo = ppoSettings
+    } else if options.resume, let previous = config.ppo, state.completedPPOIterations < previous.iterations {
+        // A run killed during PPO continues its iterations with the settings it was started with.
+        ppoSettings = previous
+        _ = try loadCompatibleClassifier(previous.classifier ?? "", config: config)
     }
     BLAS.setThreadCount(config.threads)
 
