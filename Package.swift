@@ -32,17 +32,19 @@ let package = Package(
         .target(name: "ReptileEmbedding", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"]),
         // `reptile bench`: the fixed workloads of shared/bench/WORKLOADS.md.
         .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine"]),
+        // GAN training, PPO refinement and generation: datasets/NAME → outputs/RUN → outputs/RUN/synthetic.
+        .target(name: "ReptileSynthesis", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine"]),
         // `pretrain`, `finetune`, `classify`: classifiers on shards, metrics and reports.
         .target(name: "ReptileClassify", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileEmbedding"]),
         // The thin command line.
         .executableTarget(name: "ReptileCLI", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileClassify",
-            "ReptileEngine", "ReptileEmbedding",
+            "ReptileEngine", "ReptileEmbedding", "ReptileSynthesis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ReptileTests", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileCLI",
-            "ReptileEngine", "ReptileText", "ReptileClassify", "ReptileEmbedding",
+            "ReptileEngine", "ReptileText", "ReptileClassify", "ReptileEmbedding", "ReptileSynthesis",
         ]),
     ]
 )

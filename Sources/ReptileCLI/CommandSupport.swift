@@ -12,6 +12,10 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     installInterruptHandlers()
     do {
         try body()
+    } catch _ where interruptInProgress {
+        // The interrupt handler is removing the outputs this body was writing (which is why it
+        // failed); let it finish and exit with 130/143 rather than report that failure as exit 1.
+        while true { pause() }
     } catch let error as ReptileError {
         FileHandle.standardError.write(Data("reptile: error: \(error.description)\n".utf8))
         throw ExitCode(1)
@@ -24,6 +28,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 }
 
 nonisolated(unsafe) private var signalSources: [DispatchSourceSignal] = []
+nonisolated(unsafe) private var interruptInProgress = false
 
 /// SIGINT/SIGTERM: remove staging folders, then exit 130/143 like a shell would report.
 private func installInterruptHandlers() {
@@ -32,6 +37,7 @@ private func installInterruptHandlers() {
         signal(signalNumber, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
         source.setEventHandler {
+            interruptInProgress = true
             InterruptCleanup.removeAll()
             FileHandle.standardError.write(Data("\nreptile: interrupted; unfinished output removed\n".utf8))
             exit(128 + signalNumber)

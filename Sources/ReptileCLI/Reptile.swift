@@ -11,10 +11,12 @@ struct Reptile: ParsableCommand {
             datasets/NAME; `inspect` summarises a dataset or shard; `export png` writes an ImageFolder tree; \
             `pretrain` trains a classifier on a dataset, `finetune` continues one on real or synthetic shards and \
             reports accuracy before and after, `classify` predicts labels; \
-            `embed` writes sentence embeddings from a pretrained text encoder.
+            `train image` trains a conditional GAN (optionally refined by PPO) into outputs/RUN; `generate` \
+            writes synthetic shards into outputs/RUN/synthetic; `embed` writes sentence embeddings from a pretrained text encoder.
             Exit status: 0 success, 1 bad input or a failed step (one line on standard error says which \
             file and record, and what to do), 64 a usage error.
             """,
         version: ReptileVersion.current,
-        subcommands: [Ingest.self, Inspect.self, Export.self, Pretrain.self, Finetune.self, Classify.self, Embed.self, Bench.self])
+        subcommands: [Ingest.self, Inspect.self, Export.self, Pretrain.self, Train.self, Generate.self, Finetune.self,
+                      Classify.self, Embed.self, Bench.self])
 }

@@ -124,3 +124,30 @@ public func transposeLastTwoAxes(_ input: Variable) -> Variable {
         }
     }
 }
+
+/// Element-wise selection: output element i is `input[sourceIndices[i]]`, or 0 where the index is
+/// negative; the output has `shape`. Any fixed re-arrangement with zero fill (shifts with zero
+/// padding, cut-outs, crops) is one such map, and its gradient is the matching scatter-add, so
+/// DiffAugment's translation and cutout stay differentiable for the generator.
+public func gatherElements(_ input: Variable, sourceIndices: [Int32], shape: [Int]) -> Variable {
+    precondition(sourceIndices.count == Tensor.elementCount(of: shape),
+                 "gatherElements: \(sourceIndices.count) indices for output shape \(shape)")
+    let inputCount = input.value.count
+    var output = Tensor(uninitializedShape: shape)
+    let x = input.value.readPointer, y = output.mutablePointer
+    sourceIndices.withUnsafeBufferPointer { indices in
+        for position in indices.indices {
+            let source = Int(indices[position])
+            precondition(source < inputCount, "gatherElements: index \(source) outside input of \(inputCount) elements")
+            y[position] = source >= 0 ? x[source] : 0
+        }
+    }
+    return Variable(output, parents: [input]) { result in
+        let dy = result.gradient!.readPointer, dx = input.gradientForAccumulation()
+        sourceIndices.withUnsafeBufferPointer { indices in
+            for position in indices.indices where indices[position] >= 0 {
+                dx[Int(indices[position])] += dy[position]
+            }
+        }
+    }
+}

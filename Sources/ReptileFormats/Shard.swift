@@ -169,8 +169,11 @@ public final class ShardWriter {
     private func appendLabelsAndColumns(_ rows: Range<Int>, _ batchLabels: [Int64], _ values: [String: [Float]], _ integerValues: [String: [Int64]]) throws {
         try labels?.write(rows: rows, batchLabels)
         precondition(Set(values.keys).union(integerValues.keys) == Set(columns.keys), "every declared column needs values in every batch")
-        for (name, column) in values { try columns[name]?.write(rows: rows, column) }
-        for (name, column) in integerValues { try columns[name]?.write(rows: rows, column) }
+        // In name order: a dictionary's order changes from process to process, and the order in
+        // which chunks are written decides where HDF5 puts them, so it must be fixed for two runs
+        // (synthetic shards with d_score and confidence) to give byte-identical files.
+        for name in values.keys.sorted() { try columns[name]?.write(rows: rows, values[name]!) }
+        for name in integerValues.keys.sorted() { try columns[name]?.write(rows: rows, integerValues[name]!) }
     }
 
     /// Closes the file and returns its summary for dataset_info.json (the caller's staging folder flushes and renames).

@@ -1,0 +1,220 @@
+import ArgumentParser
+import Foundation
+import ReptileCore
+import ReptileFormats
+import ReptileSynthesis
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a class-conditional generator on a dataset (outputs/RUN), optionally refined by PPO.",
+        subcommands: [TrainImage.self])
+}
+
+extension DiscriminatorHead: ExpressibleByArgument {}
+extension DiffAugmentSetting: ExpressibleByArgument {}
+
+struct TrainImage: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image",
+        abstract: "Train the conditional DCGAN (W1) on an image dataset of 28×28 or 32×32 images, 1 or 3 channels.",
+        discussion: """
+            Examples:
+              reptile train image --dataset datasets/mnist-sample --out outputs/mnist-gan --epochs 10
+              reptile train image --out outputs/mnist-gan --resume
+              reptile train image --out outputs/mnist-gan --resume --ppo-iterations 20 --classifier outputs/clf/checkpoint.h5
+            Every epoch writes outputs/RUN/checkpoint.h5 (atomically), a line in metrics.jsonl and
+            samples/epoch-NNNN.png (one row per class). --resume continues a killed run and ends with the
+            same weights as an uninterrupted one (same seed and --threads).
+            """)
+
+    @Option(help: "The dataset folder (datasets/NAME). When resuming, the run's own dataset by default.")
+    var dataset: String?
+
+    @Option(help: "The run folder to create (or resume).")
+    var out: String
+
+    @Option(help: "Discriminator head: acgan (auxiliary classifier) or projection. Default acgan.")
+    var discriminator: DiscriminatorHead?
+
+    @Flag(help: "Spectral normalisation of every discriminator weight.")
+    var spectralNorm = false
+
+    @Option(help: "DiffAugment (translation + cutout on real and generated images): auto (on below 5,000 images per class), on, off.")
+    var diffAugment: DiffAugmentSetting?
+
+    @Option(help: "Decay of the generator's exponential moving average (the weights sampled from). Default 0.999.")
+    var emaDecay: Float?
+
+    @Option(help: "Adversarial epochs in total (default 20; when resuming, raise it to train further).")
+    var epochs: Int?
+
+    @Option(help: "Batch size (default 64).")
+    var batchSize: Int?
+
+    @Option(help: "Adam learning rate of both networks (default 0.0002, β₁ 0.5).")
+    var learningRate: Float?
+
+    @Option(help: "Seed of initialisation, data order, noise and augmentation (default 0).")
+    var seed: UInt64?
+
+    @Option(help: "OpenBLAS threads (default: the machine's cores). Bit-identical results need the same count.")
+    var threads: Int?
+
+    @Flag(help: "Replace an existing run folder (only once the new run's first epoch is complete).")
+    var force = false
+
+    @Flag(help: "Continue the run in --out from its last checkpoint.")
+    var resume = false
+
+    @Option(help: "PPO iterations after the adversarial epochs (needs --classifier). Default 0.")
+    var ppoIterations: Int = 0
+
+    @Option(help: "The reward classifier's checkpoint (made by `reptile pretrain` on the same dataset).")
+    var classifier: String?
+
+    @Option(help: "σ of the Gaussian policy around the generator's output, on the [-1, 1] pixel scale (default 0.05).")
+    var ppoSigma: Float?
+
+    @Option(help: "w in reward = D logit + w·log p_C(y|x) − β·KL (default 1).")
+    var rewardClassifierWeight: Float?
+
+    @Option(help: "β, the weight of the KL penalty to the pre-PPO generator, in nats summed over pixels (default 0.001).")
+    var klWeight: Float?
+
+    @Option(help: "PPO epochs over each batch of rollouts (default 4).")
+    var ppoEpochs: Int?
+
+    @Option(help: "Rollouts per PPO iteration (default 256).")
+    var ppoRollouts: Int?
+
+    @Option(help: "Adam learning rate of the PPO generator (default 0.00005).")
+    var ppoLearningRate: Float?
+
+    @Flag(help: "Update the discriminator between PPO iterations (it is frozen within one).")
+    var refreshDiscriminator = false
+
+    func run() throws {
+        try runReportingErrors {
+            var options = ImageGANTrainingOptions(dataset: dataset, out: out)
+            options.discriminatorHead = discriminator
+            options.spectralNorm = spectralNorm ? true : nil
+            options.diffAugment = diffAugment
+            options.emaDecay = emaDecay
+            options.epochs = epochs
+            options.batchSize = batchSize
+            options.learningRate = learningRate
+            options.seed = seed
+            options.threads = threads
+            options.force = force
+            options.resume = resume
+            if ppoIterations < 0 { throw ReptileError("--ppo-iterations must not be negative", fix: "use e.g. 20") }
+            if ppoIterations > 0 {
+                var ppo = ImagePPOOptions(iterations: ppoIterations)
+                ppo.classifier = classifier
+                ppo.sigma = ppoSigma
+                ppo.rewardClassifierWeight = rewardClassifierWeight
+                ppo.klWeight = klWeight
+                ppo.epochs = ppoEpochs
+                ppo.rollouts = ppoRollouts
+                ppo.learningRate = ppoLearningRate
+                ppo.refreshDiscriminator = refreshDiscriminator ? true : nil
+                options.ppo = ppo
+            } else if classifier != nil {
+                throw ReptileError("--classifier is the PPO reward classifier; it needs --ppo-iterations N", fix: "add e.g. --ppo-iterations 20")
+            }
+            let result = try trainImageGAN(options) { line in print(line) }
+            print("trained \(result.run): \(result.epochs) epochs, \(result.steps) steps, \(result.ppoIterations) PPO iterations"
+                  + (result.diffAugment ? " (DiffAugment on)" : ""))
+        }
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write synthetic images from a trained run: outputs/RUN/synthetic/ (shards, optionally PNGs).",
+        discussion: """
+            Examples:
+              reptile generate --run outputs/mnist-gan --per-class 1000
+              reptile generate --run outputs/mnist-gan --per-class 100 --format h5,png --min-confidence 0.9
+            Shards follow the dataset contract with per-image d_score (the discriminator's real/fake logit,
+            before the sigmoid) and confidence (probability of the intended class under --classifier, else
+            the run's PPO reward classifier, else the discriminator's class head; dataset_info.json records
+            which as confidence_source). Exactly N images per class; with --min-confidence, images below it
+            are drawn again (at most 20 draws per image asked for).
+            """)
+
+    @Option(name: .customLong("run"), help: "The run folder (made by `reptile train image`).")
+    var runFolder: String
+
+    @Option(help: "Images per class.")
+    var perClass: Int
+
+    @Option(help: "Outputs: h5 (always), png (adds synthetic/png/<class>/<index>.png), comma-separated.")
+    var format: String = "h5"
+
+    @Option(help: "Keep only images whose confidence is at least C.")
+    var minConfidence: Float?
+
+    @Option(help: "Classifier checkpoint for the confidence column (default: the run's PPO reward classifier).")
+    var classifier: String?
+
+    @Option(help: "Generator: auto (PPO if trained, else EMA), ema, pre-ppo (= ema), ppo.")
+    var generator: String = "auto"
+
+    @Option(help: "Images generated per batch (memory is bounded by it).")
+    var batchSize: Int = 256
+
+    @Option(help: "Records per shard file.")
+    var shardSize: Int = 10_000
+
+    @Option(help: "Seed of the noise.")
+    var seed: UInt64 = 0
+
+    @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice).")
+    var threads: Int?
+
+    @Flag(help: "Replace an existing synthetic folder (only once the new one is complete).")
+    var force = false
+
+    @Flag(help: "Fix the `created` time stamp (to $SOURCE_DATE_EPOCH, or 1970-01-01) so the same seed gives identical files.")
+    var deterministic = false
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func run() throws {
+        try runReportingErrors {
+            var options = ImageGenerationOptions(run: runFolder, perClass: perClass)
+            let formats = format.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            if let unknown = formats.first(where: { $0 != "h5" && $0 != "png" }) {
+                throw ReptileError("--format \(quoted(unknown)) is not h5 or png", fix: "write e.g. --format h5,png")
+            }
+            options.writePNG = formats.contains("png")
+            options.minimumConfidence = minConfidence
+            options.classifier = classifier
+            guard let choice = GeneratorChoice(rawValue: generator) else {
+                throw ReptileError("--generator \(quoted(generator)) is not one of \(GeneratorChoice.allCases.map(\.rawValue).joined(separator: ", "))",
+                                   fix: "write e.g. --generator ema")
+            }
+            options.generator = choice
+            options.batchSize = batchSize
+            options.shardSize = shardSize
+            options.seed = seed
+            options.threads = threads
+            options.force = force
+            options.command = commandLineText
+            options.showProgress = !json
+            if deterministic {
+                options.created = creationTimestamp(environment: ["SOURCE_DATE_EPOCH": ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] ?? "0"])
+            }
+            let result = try generateImages(options)
+            if json {
+                try printJSON(["path": .string(result.path), "count": .integer(Int64(result.count)), "draws": .integer(Int64(result.draws)),
+                               "generator": .string(result.generator), "confidence_source": .string(result.confidenceSource),
+                               "class_counts": .array(result.classCounts.map { .integer(Int64($0)) })] as [String: JSONValue])
+            } else {
+                print("wrote \(result.count) images (\(result.classCounts.first ?? 0) per class, \(result.draws) drawn) from \(result.generator) to \(result.path)")
+            }
+        }
+    }
+}

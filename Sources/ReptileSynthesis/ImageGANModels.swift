@@ -1,0 +1,196 @@
+import ReptileCore
+import ReptileEngine
+
+// The image GAN: workload W1's conditional DCGAN (shared/bench/WORKLOADS.md) generalised to the
+// sizes Reptile accepts (28×28 or 32×32, 1 or 3 channels, any number of classes), with a choice of
+// discriminator head and optional spectral normalisation. With 28×28×1, 10 classes, the AC-GAN head
+// and no spectral norm it is exactly W1.
+
+/// How the discriminator uses the class.
+public enum DiscriminatorHead: String, Codable, Sendable, CaseIterable {
+    /// AC-GAN (Odena et al. 2017): a real/fake logit plus an auxiliary classifier over the classes.
+    case acgan
+    /// Projection (Miyato & Koyama 2018): logit = ψ(φ(x)) + e_yᵀ φ(x), with a class embedding e.
+    case projection
+}
+
+/// Everything that fixes the networks' shapes; saved in the run's config.
+public struct ImageGANArchitecture: Codable, Equatable, Sendable {
+    public var imageSize: Int
+    public var channels: Int
+    public var classCount: Int
+    public var noiseSize: Int = 100
+    public var discriminatorHead: DiscriminatorHead = .acgan
+    public var spectralNorm = false
+
+    public init(imageSize: Int, channels: Int, classCount: Int, discriminatorHead: DiscriminatorHead = .acgan, spectralNorm: Bool = false) {
+        self.imageSize = imageSize
+        self.channels = channels
+        self.classCount = classCount
+        self.discriminatorHead = discriminatorHead
+        self.spectralNorm = spectralNorm
+    }
+
+    /// The sizes the two stride-2 (de)convolutions map from and to: 7 for 28, 8 for 32.
+    public static let supportedImageSizes = [28, 32]
+    var baseSize: Int { imageSize / 4 }
+    var pixelCount: Int { channels * imageSize * imageSize }
+}
+
+func childName(_ prefix: String, _ child: String) -> String { prefix.isEmpty ? child : "\(prefix).\(child)" }
+
+/// z ++ one-hot(y) → Linear → BN → ReLU → [128, s, s] → deconv → BN → ReLU → deconv → tanh, s = size / 4.
+public final class ImageGenerator: Layer {
+    public let architecture: ImageGANArchitecture
+    let projection: Linear
+    let projectionNorm: BatchNorm
+    let deconvolution1: ConvTranspose2d
+    let deconvolution1Norm: BatchNorm
+    let deconvolution2: ConvTranspose2d
+
+    public init(_ architecture: ImageGANArchitecture, name: String = "generator", random: inout SeededRandom) {
+        self.architecture = architecture
+        let base = architecture.baseSize
+        projection = Linear(inputSize: architecture.noiseSize + architecture.classCount, outputSize: 128 * base * base,
+                            name: childName(name, "fc"), random: &random)
+        projectionNorm = BatchNorm(featureCount: 128 * base * base, name: childName(name, "fc_norm"))
+        deconvolution1 = ConvTranspose2d(inputChannels: 128, outputChannels: 64, kernelSize: 4, stride: 2, padding: 1,
+                                         name: childName(name, "deconv1"), random: &random)
+        deconvolution1Norm = BatchNorm(featureCount: 64, name: childName(name, "deconv1_norm"))
+        deconvolution2 = ConvTranspose2d(inputChannels: 64, outputChannels: architecture.channels, kernelSize: 4, stride: 2, padding: 1,
+                                         name: childName(name, "deconv2"), random: &random)
+    }
+
+    public var parameters: [Variable] {
+        projection.parameters + projectionNorm.parameters + deconvolution1.parameters
+            + deconvolution1Norm.parameters + deconvolution2.parameters
+    }
+    public var buffers: [Variable] { projectionNorm.buffers + deconvolution1Norm.buffers }
+
+    public func setTraining(_ training: Bool) {
+        projectionNorm.setTraining(training)
+        deconvolution1Norm.setTraining(training)
+    }
+
+    /// noise [B, noiseSize] and class labels → images [B, C, H, W] in [−1, 1].
+    public func callAsFunction(noise: Tensor, labels: [Int]) -> Variable {
+        let batch = noise.shape[0], base = architecture.baseSize
+        let conditioned = concat([Variable(noise), Variable(oneHot(labels, classCount: architecture.classCount))], alongAxis: 1)
+        var x = relu(projectionNorm(projection(conditioned)))
+        x = reshape(x, [batch, 128, base, base])
+        x = relu(deconvolution1Norm(deconvolution1(x)))
+        return tanh(deconvolution2(x))
+    }
+
+    /// Overwrites this generator's parameters and buffers with another one's (same architecture).
+    public func copyWeights(from other: ImageGenerator) {
+        precondition(other.architecture == architecture, "copyWeights between generators of different architectures")
+        for (target, source) in zip(parameters + buffers, other.parameters + other.buffers) {
+            let values = source.value
+            values.withUnsafeBufferPointer { from in
+                target.value.withUnsafeMutableBufferPointer { to in
+                    for index in to.indices { to[index] = from[index] }
+                }
+            }
+        }
+    }
+}
+
+/// [C, H, W] → conv → LeakyReLU → conv → BN → LeakyReLU → φ(x) → real/fake logit and class logits.
+/// With spectral normalisation every weight (both convolutions and both heads) is divided by its
+/// largest singular value, estimated by one power iteration per training forward.
+public final class ImageDiscriminator: Layer {
+    public let architecture: ImageGANArchitecture
+    let convolution1: Conv2d
+    let convolution2: Conv2d
+    let convolution2Norm: BatchNorm
+    let realHead: Linear
+    /// AC-GAN: the auxiliary class head. Projection: the class embedding (rows e_y), no bias.
+    let classHead: Linear
+    let spectralNorms: [SpectralNorm]
+
+    public init(_ architecture: ImageGANArchitecture, name: String = "discriminator", random: inout SeededRandom) {
+        self.architecture = architecture
+        let features = 128 * architecture.baseSize * architecture.baseSize
+        convolution1 = Conv2d(inputChannels: architecture.channels, outputChannels: 64, kernelSize: 4, stride: 2, padding: 1,
+                              name: childName(name, "conv1"), random: &random)
+        convolution2 = Conv2d(inputChannels: 64, outputChannels: 128, kernelSize: 4, stride: 2, padding: 1,
+                              name: childName(name, "conv2"), random: &random)
+        convolution2Norm = BatchNorm(featureCount: 128, name: childName(name, "conv2_norm"))
+        realHead = Linear(inputSize: features, outputSize: 1, name: childName(name, "real_head"), random: &random)
+        switch architecture.discriminatorHead {
+        case .acgan:
+            classHead = Linear(inputSize: features, outputSize: architecture.classCount, name: childName(name, "class_head"), random: &random)
+        case .projection:
+            classHead = Linear(inputSize: features, outputSize: architecture.classCount, useBias: false,
+                               name: childName(name, "class_embedding"), random: &random)
+        }
+        if architecture.spectralNorm {
+            spectralNorms = [("conv1", convolution1.weight), ("conv2", convolution2.weight), ("real_head", realHead.weight),
+                             (architecture.discriminatorHead == .acgan ? "class_head" : "class_embedding", classHead.weight)]
+                .map { SpectralNorm(weightShape: $0.1.shape, name: childName(name, $0.0), random: &random) }
+        } else {
+            spectralNorms = []
+        }
+    }
+
+    public var parameters: [Variable] {
+        convolution1.parameters + convolution2.parameters + convolution2Norm.parameters + realHead.parameters + classHead.parameters
+    }
+    public var buffers: [Variable] { convolution2Norm.buffers + spectralNorms.flatMap(\.buffers) }
+    public func setTraining(_ training: Bool) {
+        convolution2Norm.setTraining(training)
+        for norm in spectralNorms { norm.setTraining(training) }
+    }
+
+    private func weight(_ index: Int, _ weight: Variable) -> Variable {
+        spectralNorms.isEmpty ? weight : spectralNorms[index](weight)
+    }
+
+    /// images [B, C, H, W] and their (intended) classes → real/fake logits [B, 1] and class logits
+    /// [B, classCount]. For the projection head the class logits are e_yᵀ φ(x) for every y: their
+    /// softmax is the discriminator's class posterior, and the entry of the given class is added to
+    /// the real/fake logit.
+    public func callAsFunction(_ images: Variable, labels: [Int]) -> (realLogits: Variable, classLogits: Variable) {
+        var x = conv2d(images, weight: weight(0, convolution1.weight), bias: convolution1.bias, stride: 2, padding: 1)
+        x = leakyRelu(x, negativeSlope: 0.2)
+        x = conv2d(x, weight: weight(1, convolution2.weight), bias: convolution2.bias, stride: 2, padding: 1)
+        x = leakyRelu(convolution2Norm(x), negativeSlope: 0.2)
+        let features = reshape(x, [images.shape[0], -1])
+        let realLogits = linear(features, weight: weight(2, realHead.weight), bias: realHead.bias)
+        let classLogits = linear(features, weight: weight(3, classHead.weight), bias: classHead.bias)
+        switch architecture.discriminatorHead {
+        case .acgan:
+            return (realLogits, classLogits)
+        case .projection:
+            let selected = sum(classLogits * Variable(oneHot(labels, classCount: architecture.classCount)), alongAxis: 1)
+            return (realLogits + reshape(selected, [images.shape[0], 1]), classLogits)
+        }
+    }
+}
+
+/// The exponential moving average of a generator's weights (what Reptile samples from). The decay
+/// ramps up as min(decay, (1 + t) / (10 + t)) over the first updates (TensorFlow's num_updates
+/// rule), so a short run is not dominated by the random initial weights. Batch-norm running
+/// statistics are themselves averages and are copied.
+public enum GeneratorAverage {
+    public static func update(_ average: ImageGenerator, towards generator: ImageGenerator, decay: Float, step: Int) {
+        let effective = min(decay, Float(1 + step) / Float(10 + step))
+        for (target, source) in zip(average.parameters, generator.parameters) {
+            let s = source.value
+            s.withUnsafeBufferPointer { from in
+                target.value.withUnsafeMutableBufferPointer { to in
+                    for index in to.indices { to[index] = effective * to[index] + (1 - effective) * from[index] }
+                }
+            }
+        }
+        for (target, source) in zip(average.buffers, generator.buffers) {
+            let s = source.value
+            s.withUnsafeBufferPointer { from in
+                target.value.withUnsafeMutableBufferPointer { to in
+                    for index in to.indices { to[index] = from[index] }
+                }
+            }
+        }
+    }
+}
