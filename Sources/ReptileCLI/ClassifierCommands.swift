@@ -8,7 +8,7 @@ import Glibc
 
 /// Training flags shared by `pretrain` and `finetune`; unset ones take the per-kind defaults.
 struct ClassifierTrainingArguments: ParsableArguments {
-    @Option(help: "Most epochs to train (default: images 15, texts 10; fine-tuning 5).")
+    @Option(help: "Most epochs to train (default: images 15, texts 20; fine-tuning 5).")
     var epochs: Int?
 
     @Option(help: "Records per training batch (default 64).")

@@ -120,6 +120,9 @@ public final class TextCNNClassifier: TrainableClassifier {
         let name = "classifier"
         embedding = Embedding(vocabularySize: settings.vocabulary.count, embeddingSize: settings.embeddingSize,
                               name: "\(name).embedding", random: &random)
+        // Kim (2014) draws random word vectors from U(−0.25, 0.25) rather than N(0, 1): with unit
+        // variance the first convolutions saturate and training on a few thousand texts is slower.
+        embedding.weight.value = Tensor(uniformShape: embedding.weight.shape, in: -0.25...0.25, random: &random)
         convolutions = settings.filterWidths.map { width in
             Conv1d(inputChannels: settings.embeddingSize, outputChannels: settings.channelsPerWidth, kernelSize: width,
                    name: "\(name).conv\(width)", random: &random)

@@ -17,7 +17,7 @@ public struct TextModelOptions: Codable, Equatable, Sendable {
 public struct TrainingDefaults {
     public static func settings(for kind: DatasetKind, finetuning: Bool, epochs: Int?, batchSize: Int?, learningRate: Float?,
                                 patience: Int?, seed: UInt64, augment: Bool) -> TrainingSettings {
-        let defaultEpochs = finetuning ? 5 : (kind == .image ? 15 : 10)
+        let defaultEpochs = finetuning ? 5 : (kind == .image ? 15 : 20)
         let defaultRate: Float = finetuning ? 3e-4 : 1e-3
         return TrainingSettings(epochs: epochs ?? defaultEpochs, batchSize: batchSize ?? 64, learningRate: learningRate ?? defaultRate,
                                 patience: patience ?? 3, seed: seed, augmentShift: augment ? 2 : 0)

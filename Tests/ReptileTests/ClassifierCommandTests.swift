@@ -93,6 +93,33 @@ enum ClassifierFixtures {
         _ = try ImageClassifierCheckpoint.load(from: output.appendingPathComponent("classifier.h5").path)
     }
 
+    /// Same seed and thread count → the same checkpoint bytes and report but for `timing`, with
+    /// augmentation on (its shifts are seeded too); another seed → other weights.
+    @Test func sameSeedGivesIdenticalImageCheckpointAndReport() throws {
+        let dataset = try ClassifierFixtures.mnist.get()
+        let parent = try Support.makeTemporaryFolder("image-reproducible")
+        defer { Support.remove(parent) }
+        var outputs: [URL] = []
+        for (run, seed) in [("a", "9"), ("b", "9"), ("c", "10")] {
+            let output = parent.appendingPathComponent(run)
+            let result = try Support.reptile(["pretrain", "--dataset", dataset.path, "--out", output.path, "--epochs", "2",
+                                              "--batch-size", "32", "--augment", "--seed", seed, "--threads", "1", "--json"])
+            try #require(result.status == 0, "\(result.standardError)")
+            #expect(result.standardOutput.contains("\"test\""))  // --json prints the report
+            outputs.append(output)
+        }
+        let checkpoints = try outputs.map { try Data(contentsOf: $0.appendingPathComponent("classifier.h5")) }
+        #expect(checkpoints[0] == checkpoints[1])
+        #expect(checkpoints[0] != checkpoints[2])
+        let reports = try outputs.map { output -> NSDictionary in
+            var report = try ClassifierFixtures.json(output.appendingPathComponent("report.json"))
+            #expect(report.removeValue(forKey: "timing") != nil)
+            report["command"] = nil  // holds the output path
+            return report as NSDictionary
+        }
+        #expect(reports[0] == reports[1])
+    }
+
     /// Two training sources with --mix 0.5: each batch of 16 takes 8 from each, so an epoch over the
     /// first source's 180 training images is ⌈180 / 8⌉ = 23 steps; before and after are reported.
     @Test func finetuneReportsBeforeAndAfterAndMixesTwoSources() throws {
