@@ -239,3 +239,32 @@ private func writeAtomically(to path: String, force: Bool, _ body: (FileHandle) 
         throw error
     }
 }
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare the test accuracy of pretrain/finetune reports in one table.",
+        discussion: "Each argument is LABEL=PATH, PATH a report.json or the output folder holding one, e.g. real=outputs/mnist-sample-classifier synthetic=outputs/cas.")
+
+    @Argument(help: "LABEL=PATH pairs, in the order of the table's rows (the first is the baseline).")
+    var reports: [String]
+
+    @Flag(help: "Print the rows as JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard !reports.isEmpty else { throw ValidationError("give at least one LABEL=PATH") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let entries = try reports.map { argument -> (label: String, path: String) in
+                guard let separator = argument.firstIndex(of: "="), separator != argument.startIndex else {
+                    throw ReptileError(location: "argument \(quoted(argument))", "is not LABEL=PATH", fix: "write e.g. real=outputs/mnist-sample-classifier")
+                }
+                return (String(argument[..<separator]), String(argument[argument.index(after: separator)...]))
+            }
+            let rows = try compareReports(entries)
+            if json { try printJSON(rows) } else { print(comparisonTable(rows)) }
+        }
+    }
+}

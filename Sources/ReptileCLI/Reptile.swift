@@ -18,5 +18,5 @@ struct Reptile: ParsableCommand {
             """,
         version: ReptileVersion.current,
         subcommands: [Ingest.self, Inspect.self, Export.self, Pretrain.self, Train.self, Generate.self, Finetune.self,
-                      Classify.self, Embed.self, Bench.self])
+                      Classify.self, Compare.self, Embed.self, Bench.self])
 }

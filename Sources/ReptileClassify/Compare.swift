@@ -1,0 +1,104 @@
+import Foundation
+import ReptileCore
+
+/// One row of `reptile compare`: what a pretrain or finetune report says about accuracy on held-out
+/// real data, with the training data it came from.
+public struct ComparisonRow: Codable, Equatable, Sendable {
+    public var label: String
+    public var report: String
+    /// Mean over the report's runs (one unless `--repeats`), and the sample standard deviation.
+    public var accuracy: MeanAndDeviation
+    public var macroF1: MeanAndDeviation
+    /// The evaluation split, e.g. `datasets/mnist-sample:test`.
+    public var evaluatedOn: String
+    /// Training sources with their record counts, e.g. `datasets/mnist-sample:train (7200)`.
+    public var trainedOn: [String]
+}
+
+/// The parts of pretrain and finetune reports that a comparison reads; both kinds decode into it.
+private struct ReportSummaryFields: Decodable {
+    struct Metrics: Decodable { var accuracy: Double; var macroF1: Double }
+    struct Used: Decodable { var dataset: String; var split: String; var records: Int }
+    struct Summary: Decodable { var accuracy: MeanAndDeviation; var macroF1: MeanAndDeviation }
+    struct FinetuneData: Decodable { var train: [Used]; var evaluation: Used }
+    /// Every classifier report describes its classifier; other JSON files do not.
+    struct Present: Decodable {
+        init(from decoder: Decoder) throws { _ = try decoder.container(keyedBy: AnyKey.self) }
+        struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+    }
+    var classifier: Present
+    var test: Metrics?
+    var after: Metrics?
+    var summary: Summary?
+    var data: FinetuneDataOrSplits?
+
+    /// Pretrain reports keep `data` as a map from split name to what was used; finetune reports
+    /// as a record with `train` and `evaluation`.
+    enum FinetuneDataOrSplits: Decodable {
+        case finetune(FinetuneData)
+        case splits([String: Used])
+        init(from decoder: Decoder) throws {
+            if let finetune = try? FinetuneData(from: decoder) { self = .finetune(finetune); return }
+            self = .splits(try [String: Used](from: decoder))
+        }
+    }
+}
+
+/// Reads `LABEL=PATH` pairs (PATH a report.json or the folder holding one) into comparison rows.
+public func compareReports(_ entries: [(label: String, path: String)]) throws -> [ComparisonRow] {
+    try entries.map { entry in
+        var path = entry.path
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            path = (path as NSString).appendingPathComponent(ClassifierRunFiles.report)
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ReptileError(path: path, "no such report", fix: "pass the report.json (or the folder) that `reptile pretrain` or `reptile finetune` wrote")
+        }
+        let fields: ReportSummaryFields
+        do {
+            fields = try StableJSON.decode(ReportSummaryFields.self, from: data)
+        } catch {
+            throw ReptileError(path: path, "is not a pretrain or finetune report", fix: "pass a report.json written by `reptile pretrain` or `reptile finetune`")
+        }
+        let describe = { (used: ReportSummaryFields.Used) in "\(used.dataset):\(used.split) (\(used.records))" }
+        if let summary = fields.summary, case .finetune(let used)? = fields.data {
+            return ComparisonRow(label: entry.label, report: path, accuracy: summary.accuracy, macroF1: summary.macroF1,
+                                 evaluatedOn: "\(used.evaluation.dataset):\(used.evaluation.split)",
+                                 trainedOn: used.train.map(describe))
+        }
+        guard let test = fields.test, case .splits(let splits)? = fields.data, let evaluation = splits["test"] else {
+            throw ReptileError(path: path, "has no accuracy on a test split", fix: "pretrain on a dataset with a test split, or pass a finetune report")
+        }
+        return ComparisonRow(label: entry.label, report: path, accuracy: MeanAndDeviation([test.accuracy]),
+                             macroF1: MeanAndDeviation([test.macroF1]),
+                             evaluatedOn: "\(evaluation.dataset):\(evaluation.split)",
+                             trainedOn: splits.keys.sorted().filter { $0 != "test" }.map { describe(splits[$0]!) })
+    }
+}
+
+/// A Markdown table: accuracy and macro-F1 in percent (mean ± std when there were repeats), the
+/// difference to the first row, and the training data.
+public func comparisonTable(_ rows: [ComparisonRow]) -> String {
+    func percent(_ value: MeanAndDeviation) -> String {
+        let mean = String(format: "%.2f", value.mean * 100)
+        return value.values.count > 1 ? "\(mean) ± \(String(format: "%.2f", value.std * 100))" : mean
+    }
+    var lines = ["| run | test accuracy % | macro-F1 % | vs. first | trained on |", "|---|---|---|---|---|"]
+    for row in rows {
+        let difference = (row.accuracy.mean - rows[0].accuracy.mean) * 100
+        let versusFirst = row == rows[0] ? "" : String(format: "%+.2f", difference)
+        lines.append("| \(row.label) | \(percent(row.accuracy)) | \(percent(row.macroF1)) | \(versusFirst) | \(row.trainedOn.joined(separator: " + ")) |")
+    }
+    let evaluations = Set(rows.map(\.evaluatedOn))
+    lines.append("")
+    lines.append(evaluations.count == 1
+        ? "All evaluated on \(rows[0].evaluatedOn) (held-out real data)."
+        : "Warning: the rows were evaluated on different splits: \(evaluations.sorted().joined(separator: ", ")).")
+    return lines.joined(separator: "\n")
+}

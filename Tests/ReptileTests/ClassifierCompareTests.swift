@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+import ReptileCore
+
+/// `reptile compare` reads pretrain and finetune reports into one table whose numbers are the
+/// reports' own, and refuses what is not a report.
+@Suite struct ClassifierCompareTests {
+    @Test func compareTabulatesPretrainAndRepeatedFinetuneReports() throws {
+        let dataset = try ClassifierFixtures.mnist.get()
+        let pretrained = try ClassifierFixtures.classifier.get()
+        let parent = try Support.makeTemporaryFolder("compare")
+        defer { Support.remove(parent) }
+        let scratch = parent.appendingPathComponent("scratch")
+        let trained = try Support.reptile(["finetune", "--train", dataset.path, "--eval", dataset.path, "--out", scratch.path,
+                                           "--repeats", "2", "--epochs", "1", "--batch-size", "16", "--threads", "1", "--seed", "4"])
+        try #require(trained.status == 0, "\(trained.standardError)")
+
+        let table = try Support.reptile(["compare", "real=\(pretrained.path)", "scratch=\(scratch.path)/report.json"])
+        try #require(table.status == 0, "\(table.standardError)")
+        let pretrainReport = try ClassifierFixtures.json(pretrained.appendingPathComponent("report.json"))
+        let accuracy = try #require((pretrainReport["test"] as? [String: Any])?["accuracy"] as? Double)
+        let lines = table.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("| real | \(String(format: "%.2f", accuracy * 100)) |") })
+        let scratchReport = try ClassifierFixtures.json(scratch.appendingPathComponent("report.json"))
+        let summary = try #require((scratchReport["summary"] as? [String: Any])?["accuracy"] as? [String: Any])
+        let mean = try #require(summary["mean"] as? Double), std = try #require(summary["std"] as? Double)
+        let difference = String(format: "%+.2f", (mean - accuracy) * 100)
+        #expect(lines.contains { $0.hasPrefix("| scratch | \(String(format: "%.2f ± %.2f", mean * 100, std * 100)) |") && $0.contains("| \(difference) |") })
+        #expect(table.standardOutput.contains("All evaluated on \(dataset.path):test"))
+
+        let json = try Support.reptile(["compare", "real=\(pretrained.path)", "--json"])
+        let rows = try #require(JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [[String: Any]])
+        #expect(((rows.first?["accuracy"] as? [String: Any])?["mean"] as? Double) == accuracy)
+
+        let notAReport = try Support.reptile(["compare", "x=\(dataset.path)/dataset_info.json"])
+        #expect(notAReport.status == 1)
+        #expect(notAReport.standardError.contains("dataset_info.json: is not a pretrain or finetune report"))
+        #expect(try Support.reptile(["compare", "nolabel"]).status == 1)
+    }
+}
