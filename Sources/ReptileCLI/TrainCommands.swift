@@ -122,7 +122,8 @@ struct TrainImage: ParsableCommand {
             } else if classifier != nil {
                 throw ReptileError("--classifier is the PPO reward classifier; it needs --ppo-iterations N", fix: "add e.g. --ppo-iterations 20")
             }
-            let result = try trainImageGAN(options) { line in print(line) }
+            // Written straight through (not print's buffer), so a log file or pipe shows each epoch as it ends.
+            let result = try trainImageGAN(options) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
             print("trained \(result.run): \(result.epochs) epochs, \(result.steps) steps, \(result.ppoIterations) PPO iterations"
                   + (result.diffAugment ? " (DiffAugment on)" : ""))
         }

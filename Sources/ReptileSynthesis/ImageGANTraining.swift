@@ -203,6 +203,10 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
                 throw ReptileError(path: checkpointPath, "already holds \(state.completedEpochs) epochs, more than --epochs \(epochs)",
                                    fix: "give --epochs \(state.completedEpochs) or more")
             }
+            if epochs > state.completedEpochs && state.ppoGenerator != nil {
+                throw ReptileError(path: checkpointPath, "has PPO iterations already; more adversarial epochs would change its pre-PPO generator",
+                                   fix: "resume without --epochs (PPO only), or train a new run with --force")
+            }
             config.epochs = epochs
         }
         config.threads = options.threads ?? config.threads

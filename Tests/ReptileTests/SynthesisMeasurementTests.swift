@@ -26,7 +26,10 @@ import Testing
         let model = ConvolutionalClassifier(inputChannels: shape.channels, imageHeight: shape.height, imageWidth: shape.width,
                                             classCount: synthetic.info.classNames.count, random: &random)
         let trainer = ClassifierTrainer(model: model)
-        let training = try ShardBatchReader(folder: synthetic, split: "synthetic", batchSize: 128, shuffle: true, seed: seed,
+        // REPTILE_CAS_SPLIT=train trains on the real data instead (the real-only baseline, and a
+        // reward classifier for PPO when REPTILE_CAS_SAVE names where to save it).
+        let split = Self.environment["REPTILE_CAS_SPLIT"] ?? "synthetic"
+        let training = try ShardBatchReader(folder: split == "synthetic" ? synthetic : real, split: split, batchSize: 128, shuffle: true, seed: seed,
                                             scale: ImageScaling.readerScale, offset: ImageScaling.readerOffset)
         var batch = ShardBatch()
         let started = Date()
@@ -38,6 +41,11 @@ import Testing
             training.startEpoch()
         }
         model.setTraining(false)
+        if let path = Self.environment["REPTILE_CAS_SAVE"] {
+            try ImageClassifierCheckpoint.save(model, config: ClassifierConfig(kind: "image", architecture: "cnn", classNames: real.info.classNames,
+                                                                               imageHeight: shape.height, imageWidth: shape.width, imageChannels: shape.channels),
+                                               to: path)
+        }
         model.setParametersRequireGradient(false)
         let test = try ShardBatchReader(folder: real, split: "test", batchSize: 500, shuffle: false, seed: 0,
                                         scale: ImageScaling.readerScale, offset: ImageScaling.readerOffset)
@@ -51,7 +59,7 @@ import Testing
             }
             total += batch.count
         }
-        print(String(format: "CAS: %.2f %% (%d/%d real test images) after %d epochs on %d synthetic images, seed %d, %.0f s",
+        print(String(format: "CAS: %.2f %% (%d/%d real test images) after %d epochs on %d \(split) images, seed %d, %.0f s",
                      100 * Double(correct) / Double(total), correct, total, epochs, training.count, seed, Date().timeIntervalSince(started)))
     }
 }
