@@ -137,8 +137,10 @@ public func measureTextEncoderSteps(_ options: EngineBenchOptions, encoderFolder
                            name: SentenceClassifier.encoderName, random: &random)
         let model = SentenceClassifier(encoder: encoder, classCount: classCount, random: &random)
         let trainer = SentenceClassifierTrainer(model: model, learningRate: 2e-5)
-        // Ids above the special tokens; every position real, as in a batch of long sentences.
-        let ids = (0..<(batch * length)).map { _ in 1000 + random.nextIndex(below: encoder.config.vocabSize - 1000) }
+        // Ids of ordinary words (BERT's first 1000 are special and unused); every position real,
+        // as in a batch of long sentences.
+        let firstWord = min(1000, encoder.config.vocabSize / 2)
+        let ids = (0..<(batch * length)).map { _ in firstWord + random.nextIndex(below: encoder.config.vocabSize - firstWord) }
         let mask = [Bool](repeating: true, count: batch * length)
         let labels = (0..<batch).map { $0 % classCount }
         var dropoutRandom = random.derived("dropout")

@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the fixed workloads of shared/bench/WORKLOADS.md and print one JSON line per result.",
         discussion: Workload.allCases.map { "\($0.rawValue): \($0.summary)" }.joined(separator: "\n")
-            + "\n\nW1 and W4 also report median_step_ms, sgemm_share (step time inside sgemm), sgemm_gflops and "
+            + "\n\nW1, W2, W4 and W5 also report median_step_ms, sgemm_share (step time inside sgemm), sgemm_gflops and "
             + "fresh_allocations (tensor blocks newly allocated during the timed steps).")
 
     @Argument(help: "Workloads to run (default: all of \(Workload.allCases.map(\.rawValue).joined(separator: ", "))).")

@@ -32,11 +32,13 @@ public struct PretrainedTextEncoder {
                                    fix: "the encoder folder must hold \(requiredFiles.joined(separator: ", ")), as a Hugging Face download does")
             }
         }
-        let tokenizer = try WordPieceTokenizer.load(folder: folder)
-        let vocabularyText = try WordPieceTokenizer.readVocabulary(at: (folder as NSString).appendingPathComponent("vocab.txt"))
+        let vocabularyPath = (folder as NSString).appendingPathComponent("vocab.txt")
+        let vocabularyText = try WordPieceTokenizer.readVocabulary(at: vocabularyPath)
+        let tokenizer = try WordPieceTokenizer(vocabularyText: vocabularyText, settings: try TokenizerSettings.read(folder: folder),
+                                               path: vocabularyPath)
         let encoder = try TextEncoder.load(folder: folder, name: encoderName)
         guard tokenizer.vocabularySize <= encoder.config.vocabSize else {
-            throw ReptileError(path: (folder as NSString).appendingPathComponent("vocab.txt"),
+            throw ReptileError(path: vocabularyPath,
                                "has \(tokenizer.vocabularySize) tokens but config.json's vocab_size is \(encoder.config.vocabSize)",
                                fix: "use the vocab.txt that came with the model")
         }

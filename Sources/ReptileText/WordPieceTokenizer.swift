@@ -23,6 +23,12 @@ public struct TokenizerSettings: Codable, Equatable, Sendable {
         self.stripAccents = stripAccents
     }
 
+    /// The settings of a model folder's `tokenizer_config.json`, or the defaults when it has none.
+    public static func read(folder: String) throws -> TokenizerSettings {
+        let path = (folder as NSString).appendingPathComponent("tokenizer_config.json")
+        return FileManager.default.fileExists(atPath: path) ? try read(configAt: path) : TokenizerSettings()
+    }
+
     /// Reads the three settings from a `tokenizer_config.json`; absent keys (or null) keep the defaults.
     public static func read(configAt path: String) throws -> TokenizerSettings {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -98,9 +104,8 @@ public struct WordPieceTokenizer: Sendable {
     /// Loads `vocab.txt` (strict UTF-8) and, when present, `tokenizer_config.json` from a model folder.
     public static func load(folder: String) throws -> WordPieceTokenizer {
         let vocabularyPath = (folder as NSString).appendingPathComponent("vocab.txt")
-        let configPath = (folder as NSString).appendingPathComponent("tokenizer_config.json")
-        let settings = FileManager.default.fileExists(atPath: configPath) ? try TokenizerSettings.read(configAt: configPath) : TokenizerSettings()
-        return try WordPieceTokenizer(vocabularyText: try readVocabulary(at: vocabularyPath), settings: settings, path: vocabularyPath)
+        return try WordPieceTokenizer(vocabularyText: try readVocabulary(at: vocabularyPath),
+                                      settings: try TokenizerSettings.read(folder: folder), path: vocabularyPath)
     }
 
     /// vocab.txt's text; a missing file or one that is not UTF-8 is an error naming it.

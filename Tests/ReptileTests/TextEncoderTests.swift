@@ -1,4 +1,5 @@
 import Foundation
+import ReptileBench
 import ReptileCore
 import ReptileEmbedding
 import ReptileFormats
@@ -167,10 +168,10 @@ struct TextEncoderReferenceTests {
 }
 
 /// A BERT small enough to check gradients and write by hand: vocabulary 12, hidden 8, 2 heads,
-/// feed-forward 16, 2 layers, 16 positions.
+/// feed-forward 16, 2 layers, 64 positions (W5's sequence length).
 enum TinyBERT {
     static let config = TextEncoderConfig(vocabSize: 12, hiddenSize: 8, numHiddenLayers: 2, numAttentionHeads: 2,
-                                          intermediateSize: 16, maxPositionEmbeddings: 16)
+                                          intermediateSize: 16, maxPositionEmbeddings: 64)
     static let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "##s", "."]
 
     /// `name`, shape and values of every encoder weight, under Hugging Face's names.
@@ -206,6 +207,20 @@ enum TinyBERT {
 }
 
 @Suite struct TextEncoderTests {
+    /// W5's code path end to end on the tiny model (the real one takes seconds a step in a debug build).
+    @Test func workloadW5ReportsTrainingAndEmbeddingRates() throws {
+        let folder = try Support.makeTemporaryFolder("w5")
+        defer { Support.remove(folder) }
+        let model = try TinyBERT.makeFolder(in: folder)
+        let results = try runWorkload(.w5, engine: EngineBenchOptions(steps: 2, warmup: 1, threads: 1), encoderFolder: model.path)
+        #expect(results.map(\.metric) == ["train_sequences_per_s", "embed_sequences_per_s"])
+        for result in results {
+            #expect(result.workload == "W5" && result.value > 0 && result.steps == 2 && result.threads == 1)
+            #expect(result.jsonLine.hasPrefix("{\"workload\":\"W5\",\"metric\":\"\(result.metric)\",\"value\":"))
+            #expect(result.freshAllocations == 0, "a step after the warm-up reuses its buffers")
+        }
+    }
+
     /// The reduced BERT with weights large enough (N(0, 0.4), layer-norm scales around 1) that a
     /// wrong backward shows above the checker's floor.
     static func classifier(seed: UInt64) -> SentenceClassifier {
@@ -266,6 +281,12 @@ enum TinyBERT {
         #expect(model.encoder.parameters.map(\.value.scalars) == encoderBefore)
         #expect(model.head.weight.value.scalars != headBefore)
         #expect(last < first)
+        // Warm-up: update n uses base · (n + 1) / 4 for the first four.
+        let warming = SentenceClassifierTrainer(model: model, learningRate: 1e-2, schedule: .warmupThenLinearDecay(warmupSteps: 4, totalSteps: 8))
+        warming.step(ids: ids, mask: mask, batch: 2, sequence: 4, labels: [0, 1], random: &random)
+        #expect(warming.optimizer.learningRate == 1e-2 / 4)
+        warming.step(ids: ids, mask: mask, batch: 2, sequence: 4, labels: [0, 1], random: &random)
+        #expect(warming.optimizer.learningRate == 1e-2 / 2)
     }
 
     @Test func pretrainedWeightsLoadByHuggingFaceNameAndTheCheckpointCarriesTheVocabulary() throws {

@@ -330,21 +330,29 @@ public final class SentenceClassifier: Layer {
     }
 }
 
-/// Fine-tuning steps: cross-entropy, AdamW over the trainable parameters, optional global-norm clipping.
+/// Fine-tuning steps: cross-entropy, AdamW over the trainable parameters with a learning-rate
+/// schedule (BERT fine-tuning warms up, then decays), optional global-norm clipping.
 public final class SentenceClassifierTrainer {
     public let model: SentenceClassifier
     public let optimizer: AdamW
+    public let baseLearningRate: Float
+    public let schedule: LearningRateSchedule
     public let maximumGradientNorm: Float?
 
-    public init(model: SentenceClassifier, learningRate: Float = 2e-5, weightDecay: Float = 0.01, maximumGradientNorm: Float? = nil) {
+    public init(model: SentenceClassifier, learningRate: Float = 2e-5, weightDecay: Float = 0.01,
+                schedule: LearningRateSchedule = .constant, maximumGradientNorm: Float? = nil) {
         self.model = model
         optimizer = AdamW(parameters: model.trainableParameters, learningRate: learningRate, weightDecay: weightDecay)
+        baseLearningRate = learningRate
+        self.schedule = schedule
         self.maximumGradientNorm = maximumGradientNorm
     }
 
-    /// One forward, backward and update on a padded batch; returns the batch loss.
+    /// One forward, backward and update on a padded batch; returns the batch loss. The rate of
+    /// update n (0-based, AdamW's step count, so it resumes from a checkpoint) is base · schedule(n).
     @discardableResult
     public func step(ids: [Int], mask: [Bool], batch: Int, sequence: Int, labels: [Int], random: inout SeededRandom) -> Float {
+        optimizer.learningRate = baseLearningRate * schedule.factor(atStep: optimizer.stepCount)
         optimizer.zeroGradients()
         let logits = model(ids: ids, mask: mask, batch: batch, sequence: sequence, random: &random)
         let loss = crossEntropy(logits: logits, labels: labels)
