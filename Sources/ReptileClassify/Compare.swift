@@ -78,7 +78,7 @@ public func compareReports(_ entries: [(label: String, path: String)]) throws ->
         return ComparisonRow(label: entry.label, report: path, accuracy: MeanAndDeviation([test.accuracy]),
                              macroF1: MeanAndDeviation([test.macroF1]),
                              evaluatedOn: "\(evaluation.dataset):\(evaluation.split)",
-                             trainedOn: splits.keys.sorted().filter { $0 != "test" }.map { describe(splits[$0]!) })
+                             trainedOn: splits["train"].map { [describe($0)] } ?? [])
     }
 }
 
