@@ -162,6 +162,10 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
     }
     let kind = DatasetKind(rawValue: startingConfig.kind)!
     let onEncoder = startingConfig.architecture == MiniLMClassifier.architecture
+    if onEncoder, options.scratch, options.encoder == nil, let checkpoint = options.classifier {
+        throw ReptileError(path: checkpoint, "is a minilm classifier: starting it over needs the pretrained encoder",
+                           fix: "give --encoder PATH (a Hugging Face folder such as all-MiniLM-L6-v2), or drop --scratch to continue it")
+    }
     guard onEncoder || !options.freezeEncoder && options.headLearningRate == nil else {
         throw ReptileError("--freeze-encoder and --head-learning-rate apply to a pretrained encoder", fix: "give --encoder PATH, or drop them")
     }
