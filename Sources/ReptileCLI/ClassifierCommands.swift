@@ -8,14 +8,23 @@ import Glibc
 
 /// Training flags shared by `pretrain` and `finetune`; unset ones take the per-kind defaults.
 struct ClassifierTrainingArguments: ParsableArguments {
-    @Option(help: "Most epochs to train (default: images 15, texts 20; fine-tuning 5).")
+    @Option(help: "Most epochs to train (default: images 15, texts 20; fine-tuning 5; --encoder 3, continuing minilm 2).")
     var epochs: Int?
 
-    @Option(help: "Records per training batch (default 64).")
+    @Option(help: "Records per training batch (default 64; --encoder 32).")
     var batchSize: Int?
 
-    @Option(help: "Peak Adam learning rate, after a half-epoch warm-up, then cosine decay (default 1e-3; fine-tuning 3e-4).")
+    @Option(help: "Peak Adam learning rate, after a half-epoch warm-up, then cosine decay (default 1e-3; fine-tuning 3e-4). With --encoder: the encoder's peak AdamW rate after a 10 % linear warm-up, then linear decay (default 2e-5).")
     var learningRate: Float?
+
+    @Option(help: "Texts: a Hugging Face BERT folder (config.json, model.safetensors, vocab.txt), e.g. all-MiniLM-L6-v2; the classifier is then minilm (encoder, mean pooling, linear head).")
+    var encoder: String?
+
+    @Flag(help: "With --encoder: train only the head (the encoder's weights stay as loaded).")
+    var freezeEncoder = false
+
+    @Option(help: "With --encoder: the peak AdamW rate of the linear head (default 1e-3 for a fresh head; continuing: --learning-rate).")
+    var headLearningRate: Float?
 
     @Option(help: "Stop after this many epochs without a better validation accuracy (default 3).")
     var patience: Int?
@@ -29,7 +38,7 @@ struct ClassifierTrainingArguments: ParsableArguments {
     @Option(help: "Texts: most words in the vocabulary built from the training texts ([PAD] and [UNK] included).")
     var vocabSize: Int = 20_000
 
-    @Option(help: "Texts: words read per text (the rest is cut).")
+    @Option(help: "Texts: words read per text (the rest is cut); with --encoder, WordPiece tokens including [CLS] and [SEP].")
     var maxLength: Int = 64
 
     @Option(help: "Seed for weights, data order, held-out slice, dropout and augmentation.")
@@ -64,7 +73,9 @@ struct Pretrain: ParsableCommand {
         abstract: "Train the default classifier for a dataset's kind on its train split (early stopping on val, or a held-out slice).",
         discussion: """
             Images: the W4 CNN sized for the dataset's H×W×C. Texts: word embeddings, Conv1d of widths 3/4/5, max over time, \
-            dropout, linear, with a vocabulary from the train split saved inside the checkpoint. Writes OUT/classifier.h5, \
+            dropout, linear, with a vocabulary from the train split saved inside the checkpoint; with --encoder PATH, a \
+            pretrained BERT (all-MiniLM-L6-v2) with mean pooling and a linear head, fine-tuned with AdamW (or only the head, \
+            --freeze-encoder). Writes OUT/classifier.h5, \
             OUT/report.json (test accuracy, macro-F1, per-class precision/recall, confusion matrix, data sha256s, seeds, timing) \
             and OUT/metrics.jsonl (one line per epoch).
             """)
@@ -87,6 +98,9 @@ struct Pretrain: ParsableCommand {
             options.seed = training.seed
             options.augment = training.augment
             options.text = training.textOptions
+            options.encoder = training.encoder
+            options.freezeEncoder = training.freezeEncoder
+            options.headLearningRate = training.headLearningRate
             options.validationFraction = training.validationFraction
             options.force = training.force
             options.showProgress = !training.json
@@ -155,6 +169,9 @@ struct Finetune: ParsableCommand {
             options.seed = training.seed
             options.augment = training.augment
             options.text = training.textOptions
+            options.encoder = training.encoder
+            options.freezeEncoder = training.freezeEncoder
+            options.headLearningRate = training.headLearningRate
             options.validationFraction = training.validationFraction
             options.force = training.force
             options.showProgress = !training.json

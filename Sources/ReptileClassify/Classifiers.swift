@@ -22,12 +22,20 @@ public protocol TrainableClassifier: Layer {
     var config: ClassifierConfig { get }
     /// Class logits [B, classCount]. `random` drives dropout (in training mode only).
     func logits(for batch: ClassifierBatch, random: inout SeededRandom) -> Variable
+    /// Weights and config as one self-contained HDF5 checkpoint.
+    func save(to path: String) throws
+    /// The optimizer and schedule to train with (default: Adam, warm-up then cosine decay).
+    func makeOptimization(settings: TrainingSettings, stepsPerEpoch: Int) -> any ClassifierOptimization
 }
 
 extension TrainableClassifier {
     /// Weights and config as one self-contained HDF5 checkpoint (the `ClassifierCheckpoint` layout).
     public func save(to path: String) throws {
         try ModelCheckpoint.save(to: path, model: self, config: try config.json())
+    }
+
+    public func makeOptimization(settings: TrainingSettings, stepsPerEpoch: Int) -> any ClassifierOptimization {
+        AdamWithCosineDecay(parameters: parameters, settings: settings, stepsPerEpoch: stepsPerEpoch)
     }
 }
 
@@ -156,22 +164,26 @@ public final class TextCNNClassifier: TrainableClassifier {
     }
 }
 
-/// Which classifier a config describes, fresh or from a checkpoint. A new architecture (e.g.
-/// "minilm") is one more case here and one more `TrainableClassifier`.
+/// Which classifier a config describes, fresh or from a checkpoint. A new architecture is one
+/// more case here and one more `TrainableClassifier`.
 public enum ClassifierArchitectures {
     public static func defaultArchitecture(for kind: DatasetKind) -> String {
         kind == .image ? ImageCNNClassifier.architecture : TextCNNClassifier.architecture
     }
 
     public static func known(for kind: DatasetKind) -> [String] {
-        kind == .image ? [ImageCNNClassifier.architecture] : [TextCNNClassifier.architecture]
+        kind == .image ? [ImageCNNClassifier.architecture] : [TextCNNClassifier.architecture, MiniLMClassifier.architecture]
     }
 
-    /// A model with fresh weights drawn from `seed`.
+    /// A model with fresh weights drawn from `seed`. A minilm classifier starts from pretrained
+    /// weights instead: `MiniLMClassifier(encoderFolder:…)`.
     public static func make(_ config: ClassifierConfig, seed: UInt64) throws -> any TrainableClassifier {
         switch (config.kind, config.architecture) {
         case ("image", ImageCNNClassifier.architecture): return try ImageCNNClassifier(config: config, seed: seed)
         case ("text", TextCNNClassifier.architecture): return try TextCNNClassifier(config: config, seed: seed)
+        case ("text", MiniLMClassifier.architecture):
+            throw ReptileError("a minilm classifier starts from a pretrained text encoder",
+                               fix: "give --encoder PATH (a Hugging Face folder such as all-MiniLM-L6-v2)")
         default:
             throw ReptileError("no \(config.kind) classifier architecture \(quoted(config.architecture))",
                                fix: "use \(known(for: DatasetKind(rawValue: config.kind) ?? .image).joined(separator: " or "))")
@@ -181,6 +193,9 @@ public enum ClassifierArchitectures {
     /// The classifier a checkpoint holds, weights loaded, in evaluation mode.
     public static func load(from path: String) throws -> any TrainableClassifier {
         let config = try ClassifierConfig.read(checkpoint: path)
+        if config.kind == "text" && config.architecture == MiniLMClassifier.architecture {
+            return try MiniLMClassifier(checkpoint: path)
+        }
         let model: any TrainableClassifier
         do {
             model = try make(config, seed: 0)

@@ -1,5 +1,6 @@
 import Foundation
 import ReptileCore
+import ReptileEmbedding
 import ReptileEngine
 import ReptileFormats
 
@@ -22,6 +23,11 @@ public struct FinetuneOptions {
     public var threads: Int
     public var augment = false
     public var text = TextModelOptions()
+    /// Texts, with `scratch` or without `classifier`: a minilm classifier over this Hugging Face
+    /// encoder folder with a fresh head.
+    public var encoder: String?
+    public var freezeEncoder = false
+    public var headLearningRate: Float?
     /// Share of the first training source held out for early stopping (0: no early stopping).
     public var validationFraction = 0.1
     public var force = false
@@ -109,9 +115,34 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
     let trainSources = try options.train.map { try ShardSource($0, defaultSplit: "train") }
     let evaluation = try ShardSource(options.evaluation, defaultSplit: "test")
 
+    if let encoder = options.encoder {
+        guard options.classifier == nil || options.scratch else {
+            throw ReptileError("--encoder starts a fresh classifier, but --classifier continues one",
+                               fix: "add --scratch for the encoder with a fresh head, or drop --encoder")
+        }
+        if let architecture = options.architecture, architecture != MiniLMClassifier.architecture {
+            throw ReptileError("--encoder makes a \(MiniLMClassifier.architecture) classifier, not \(architecture)", fix: "drop --architecture")
+        }
+        guard trainSources[0].kind == .text else {
+            throw ReptileError(path: trainSources[0].firstShardPath, "holds \(trainSources[0].kind.rawValue)s, but --encoder \(encoder) is a text encoder",
+                               fix: "drop --encoder for image data, or give text shards")
+        }
+    }
+    // A fresh minilm classifier over the encoder (its classes from the checkpoint when one is given).
+    func freshMiniLM(seed: UInt64, classNames: [String], maximumLength: Int) throws -> MiniLMClassifier {
+        try MiniLMClassifier(encoderFolder: options.encoder!, classNames: classNames, maximumLength: maximumLength,
+                             seed: derivedSeed(seed, "weights"))
+    }
+
     // The classifier's config: from the checkpoint, or built for the first training source.
     let startingConfig: ClassifierConfig
-    if let checkpoint = options.classifier {
+    if options.encoder != nil {
+        let checkpointConfig = try options.classifier.map { try ClassifierConfig.read(checkpoint: $0) }
+        let maximumLength = checkpointConfig.flatMap { Int($0.settings[TextClassifierCheckpoint.SettingKey.maximumLength] ?? "") }
+            ?? options.text.maximumLength
+        startingConfig = try freshMiniLM(seed: options.seed, classNames: checkpointConfig?.classNames ?? trainSources[0].classNames,
+                                         maximumLength: maximumLength).config
+    } else if let checkpoint = options.classifier {
         startingConfig = try ClassifierConfig.read(checkpoint: checkpoint)
         if let architecture = options.architecture, architecture != startingConfig.architecture, !options.scratch {
             throw ReptileError(path: checkpoint, "is a \(startingConfig.architecture) classifier, not \(architecture)",
@@ -130,9 +161,22 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         throw ReptileError("--augment shifts images, but the data is text", fix: "drop --augment")
     }
     let kind = DatasetKind(rawValue: startingConfig.kind)!
-    let settings = TrainingDefaults.settings(for: kind, finetuning: !fromScratch, epochs: options.epochs, batchSize: options.batchSize,
-                                             learningRate: options.learningRate, patience: options.patience, seed: options.seed,
-                                             augment: options.augment)
+    let onEncoder = startingConfig.architecture == MiniLMClassifier.architecture
+    if onEncoder, options.scratch, options.encoder == nil, let checkpoint = options.classifier {
+        throw ReptileError(path: checkpoint, "is a minilm classifier: starting it over needs the pretrained encoder",
+                           fix: "give --encoder PATH (a Hugging Face folder such as all-MiniLM-L6-v2), or drop --scratch to continue it")
+    }
+    guard onEncoder || !options.freezeEncoder && options.headLearningRate == nil else {
+        throw ReptileError("--freeze-encoder and --head-learning-rate apply to a pretrained encoder", fix: "give --encoder PATH, or drop them")
+    }
+    let settings = onEncoder
+        ? TrainingDefaults.encoderSettings(freshHead: fromScratch, epochs: options.epochs, batchSize: options.batchSize,
+                                           learningRate: options.learningRate, headLearningRate: options.headLearningRate,
+                                           patience: options.patience, seed: options.seed, freezeEncoder: options.freezeEncoder,
+                                           encoderFolder: options.encoder)
+        : TrainingDefaults.settings(for: kind, finetuning: !fromScratch, epochs: options.epochs, batchSize: options.batchSize,
+                                   learningRate: options.learningRate, patience: options.patience, seed: options.seed,
+                                   augment: options.augment)
     try settings.validate()
     BLAS.setThreadCount(options.threads)
     let staging = try StagingFolder(destination: options.output, force: options.force)
@@ -140,6 +184,10 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
     func startingModel(seed: UInt64) throws -> any TrainableClassifier {
         if let checkpoint = options.classifier, !options.scratch {
             return try ClassifierArchitectures.load(from: checkpoint)
+        }
+        if options.encoder != nil {
+            return try freshMiniLM(seed: seed, classNames: startingConfig.classNames,
+                                   maximumLength: Int(startingConfig.settings[TextClassifierCheckpoint.SettingKey.maximumLength]!)!)
         }
         // From scratch with a checkpoint given: its architecture and vocabulary, fresh weights.
         return try ClassifierArchitectures.make(startingConfig, seed: derivedSeed(seed, "weights"))

@@ -22,6 +22,18 @@ public struct TrainingDefaults {
         return TrainingSettings(epochs: epochs ?? defaultEpochs, batchSize: batchSize ?? 64, learningRate: learningRate ?? defaultRate,
                                 patience: patience ?? 3, seed: seed, augmentShift: augment ? 2 : 0)
     }
+
+    /// A classifier on a pretrained encoder (minilm), as BERT is fine-tuned: batch 32, AdamW at
+    /// 2e-5 for the encoder with weight decay 0.01, 10 % linear warm-up then linear decay, 3 epochs
+    /// (2 when continuing). A fresh head learns at 1e-3 (continuing: at the encoder's rate).
+    public static func encoderSettings(freshHead: Bool, epochs: Int?, batchSize: Int?, learningRate: Float?, headLearningRate: Float?,
+                                       patience: Int?, seed: UInt64, freezeEncoder: Bool, encoderFolder: String?) -> TrainingSettings {
+        let rate = learningRate ?? 2e-5
+        return TrainingSettings(epochs: epochs ?? (freshHead ? 3 : 2), batchSize: batchSize ?? 32, learningRate: rate,
+                                patience: patience ?? 2, seed: seed,
+                                encoder: EncoderFineTuning(headLearningRate: headLearningRate ?? (freshHead ? 1e-3 : rate),
+                                                           freezeEncoder: freezeEncoder, encoderFolder: encoderFolder))
+    }
 }
 
 public struct PretrainOptions {
@@ -35,6 +47,10 @@ public struct PretrainOptions {
     public var threads: Int
     public var augment = false
     public var text = TextModelOptions()
+    /// Texts: a Hugging Face encoder folder; the classifier is then minilm (encoder + mean pooling + head).
+    public var encoder: String?
+    public var freezeEncoder = false
+    public var headLearningRate: Float?
     /// Share of train held out for early stopping when the dataset has no `val` split.
     public var validationFraction = 0.1
     public var force = false
@@ -97,9 +113,21 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     let started = Date()
     let train = try ShardSource(options.dataset + ":train", defaultSplit: "train")
     let info = train.folder.info
-    let settings = TrainingDefaults.settings(for: info.kind, finetuning: false, epochs: options.epochs, batchSize: options.batchSize,
-                                             learningRate: options.learningRate, patience: options.patience, seed: options.seed,
-                                             augment: options.augment)
+    if let encoder = options.encoder, info.kind != .text {
+        throw ReptileError(path: train.firstShardPath, "holds \(info.kind.rawValue)s, but --encoder \(encoder) is a text encoder",
+                           fix: "drop --encoder for image data, or give a text dataset")
+    }
+    guard options.encoder != nil || !options.freezeEncoder && options.headLearningRate == nil else {
+        throw ReptileError("--freeze-encoder and --head-learning-rate apply to a pretrained encoder", fix: "give --encoder PATH, or drop them")
+    }
+    let settings = options.encoder == nil
+        ? TrainingDefaults.settings(for: info.kind, finetuning: false, epochs: options.epochs, batchSize: options.batchSize,
+                                    learningRate: options.learningRate, patience: options.patience, seed: options.seed,
+                                    augment: options.augment)
+        : TrainingDefaults.encoderSettings(freshHead: true, epochs: options.epochs, batchSize: options.batchSize,
+                                           learningRate: options.learningRate, headLearningRate: options.headLearningRate,
+                                           patience: options.patience, seed: options.seed, freezeEncoder: options.freezeEncoder,
+                                           encoderFolder: options.encoder)
     try settings.validate()
     guard !options.augment || info.kind == .image else {
         throw ReptileError(path: options.dataset, "--augment shifts images, but this is a text dataset", fix: "drop --augment")
@@ -116,10 +144,17 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     let validationSource = hasValidationSplit ? try ShardSource(options.dataset + ":val", defaultSplit: "val") : train
     let validationKeep: ((Int) -> Bool)? = holdout.map { slice in { slice.isHeldOut($0) } }
 
-    let config = try freshConfig(kind: info.kind, architecture: ClassifierArchitectures.defaultArchitecture(for: info.kind),
-                                 classNames: info.classNames, imageShape: info.imageShape, trainingTexts: train, keep: trainKeep,
-                                 text: options.text)
-    let model = try ClassifierArchitectures.make(config, seed: derivedSeed(options.seed, "weights"))
+    let model: any TrainableClassifier
+    if let encoder = options.encoder {
+        model = try MiniLMClassifier(encoderFolder: encoder, classNames: info.classNames, maximumLength: options.text.maximumLength,
+                                     seed: derivedSeed(options.seed, "weights"))
+    } else {
+        let config = try freshConfig(kind: info.kind, architecture: ClassifierArchitectures.defaultArchitecture(for: info.kind),
+                                     classNames: info.classNames, imageShape: info.imageShape, trainingTexts: train, keep: trainKeep,
+                                     text: options.text)
+        model = try ClassifierArchitectures.make(config, seed: derivedSeed(options.seed, "weights"))
+    }
+    let config = model.config
     let identity = Array(0..<info.classNames.count)
     let staging = try StagingFolder(destination: options.output, force: options.force)
 
@@ -165,6 +200,10 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
 /// vocabulary from the training texts (records `keep` accepts).
 func freshConfig(kind: DatasetKind, architecture: String, classNames: [String], imageShape: ImageShape?,
                  trainingTexts source: ShardSource, keep: ((Int) -> Bool)?, text: TextModelOptions) throws -> ClassifierConfig {
+    guard architecture != MiniLMClassifier.architecture else {
+        throw ReptileError("a minilm classifier starts from a pretrained text encoder",
+                           fix: "give --encoder PATH (a Hugging Face folder such as all-MiniLM-L6-v2)")
+    }
     guard ClassifierArchitectures.known(for: kind).contains(architecture) else {
         throw ReptileError("no \(kind.rawValue) classifier architecture \(quoted(architecture))",
                            fix: "use --architecture \(ClassifierArchitectures.known(for: kind).joined(separator: " or "))")
@@ -207,7 +246,8 @@ func summary(of model: any TrainableClassifier, file: String) -> ClassifierSumma
     return ClassifierSummary(
         file: file, kind: config.kind, architecture: config.architecture, classNames: config.classNames,
         imageShape: config.kind == "image" ? ImageShape(height: config.imageHeight!, width: config.imageWidth!, channels: config.imageChannels!) : nil,
-        vocabularySize: (model as? TextCNNClassifier)?.settings.vocabulary.count, parameters: model.parameterCount)
+        vocabularySize: (model as? TextCNNClassifier)?.settings.vocabulary.count ?? (model as? MiniLMClassifier)?.tokenizer.vocabularySize,
+        parameters: model.parameterCount)
 }
 
 func writeJSON<Value: Encodable>(_ value: Value, to path: String) throws {

@@ -15,9 +15,11 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var augmentShift: Int
     /// Linear warm-up over this share of the first epoch's steps, then cosine decay to 0 at the last epoch.
     public var warmupEpochs: Double
+    /// Pretrained-encoder classifiers ("minilm") only: AdamW with these settings instead of Adam.
+    public var encoder: EncoderFineTuning?
 
     public init(epochs: Int, batchSize: Int, learningRate: Float, patience: Int, seed: UInt64, augmentShift: Int = 0,
-                warmupEpochs: Double = 0.5) {
+                warmupEpochs: Double = 0.5, encoder: EncoderFineTuning? = nil) {
         self.epochs = epochs
         self.batchSize = batchSize
         self.learningRate = learningRate
@@ -25,6 +27,7 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         self.seed = seed
         self.augmentShift = augmentShift
         self.warmupEpochs = warmupEpochs
+        self.encoder = encoder
     }
 
     public func validate() throws {
@@ -34,7 +37,63 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
             throw ReptileError("--learning-rate must be positive, got \(learningRate)", fix: "give e.g. --learning-rate 0.001")
         }
         guard patience >= 1 else { throw ReptileError("--patience must be at least 1, got \(patience)", fix: "give --patience 1 or more") }
+        if let encoder {
+            guard encoder.headLearningRate > 0, encoder.headLearningRate.isFinite else {
+                throw ReptileError("--head-learning-rate must be positive, got \(encoder.headLearningRate)", fix: "give e.g. --head-learning-rate 0.001")
+            }
+        }
     }
+}
+
+/// How a classifier on a pretrained encoder trains (BERT's fine-tuning recipe): AdamW with
+/// decoupled weight decay, linear warm-up over a share of all steps then linear decay to 0,
+/// gradients clipped to a global norm; the encoder at `learningRate`, the fresh head at its own rate.
+public struct EncoderFineTuning: Codable, Equatable, Sendable {
+    public var headLearningRate: Float
+    public var weightDecay: Float = 0.01
+    /// Share of all training steps spent warming up.
+    public var warmupFraction: Double = 0.1
+    public var maximumGradientNorm: Float = 1
+    /// Only the head trains.
+    public var freezeEncoder: Bool
+    /// Where the pretrained encoder came from (nil when continuing a checkpoint).
+    public var encoderFolder: String?
+
+    public init(headLearningRate: Float, freezeEncoder: Bool, encoderFolder: String?) {
+        self.headLearningRate = headLearningRate
+        self.freezeEncoder = freezeEncoder
+        self.encoderFolder = encoderFolder
+    }
+}
+
+/// The optimizer and learning-rate schedule of one training run, as the training loop drives it.
+public protocol ClassifierOptimization: AnyObject {
+    /// The current (scheduled) learning rate, for metrics.jsonl.
+    var learningRate: Float { get }
+    func zeroGradients()
+    /// Sets the rates for this step (0-based, counted over all epochs).
+    func schedule(step: Int)
+    /// Updates the weights from the gradients of `backward()`.
+    func applyGradients()
+}
+
+/// The default: Adam over every parameter, warm-up over `warmupEpochs` then cosine decay.
+final class AdamWithCosineDecay: ClassifierOptimization {
+    let optimizer: Adam
+    let peak: Float
+    let rates: LearningRateSchedule
+
+    init(parameters: [Variable], settings: TrainingSettings, stepsPerEpoch: Int) {
+        optimizer = Adam(parameters: parameters, learningRate: settings.learningRate)
+        peak = settings.learningRate
+        let warmup = max(1, Int(Double(stepsPerEpoch) * settings.warmupEpochs))
+        rates = .warmupThenCosineDecay(warmupSteps: warmup, totalSteps: settings.epochs * stepsPerEpoch)
+    }
+
+    var learningRate: Float { optimizer.learningRate }
+    func zeroGradients() { optimizer.zeroGradients() }
+    func schedule(step: Int) { optimizer.learningRate = peak * rates.factor(atStep: step) }
+    func applyGradients() { optimizer.step() }
 }
 
 /// One line of `metrics.jsonl`. Timing fields (`seconds`, `records_per_second`) are the only ones
@@ -132,16 +191,15 @@ public struct ValidationData {
     }
 }
 
-/// Mini-batch training with cross-entropy and Adam (warm-up, then cosine decay over `epochs`),
+/// Mini-batch training with cross-entropy and the model's optimization (Adam with warm-up, then cosine
+/// decay over `epochs`; AdamW with linear decay for a pretrained encoder),
 /// early stopping on validation accuracy (ties: lower validation loss) and the best epoch's
 /// weights restored at the end. Every epoch appends a line to `metricsPath`.
 public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatches, validation: ValidationData?,
                             settings: TrainingSettings, metricsPath: String?, progressLabel: String,
                             showProgress: Bool) throws -> TrainingOutcome {
-    let optimizer = Adam(parameters: model.parameters, learningRate: settings.learningRate)
     let stepsPerEpoch = max(1, (batches.recordsPerEpoch + settings.batchSize - 1) / settings.batchSize)
-    let warmup = max(1, Int(Double(stepsPerEpoch) * settings.warmupEpochs))
-    let schedule = LearningRateSchedule.warmupThenCosineDecay(warmupSteps: warmup, totalSteps: settings.epochs * stepsPerEpoch)
+    let optimization = model.makeOptimization(settings: settings, stepsPerEpoch: stepsPerEpoch)
     let base = SeededRandom(seed: settings.seed)
     var dropoutRandom = base.derived("dropout")
     var augmentRandom = base.derived("augment")
@@ -173,12 +231,12 @@ public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatc
             if settings.augmentShift > 0, let imageShape {
                 randomlyShift(&batch.images, count: batch.count, shape: imageShape, maximumShift: settings.augmentShift, random: &augmentRandom)
             }
-            optimizer.learningRate = settings.learningRate * schedule.factor(atStep: step)
-            optimizer.zeroGradients()
+            optimization.schedule(step: step)
+            optimization.zeroGradients()
             let logits = model.logits(for: batch, random: &dropoutRandom)
             let loss = crossEntropy(logits: logits, labels: batch.labels)
             loss.backward()
-            optimizer.step()
+            optimization.applyGradients()
             let batchLoss = Double(loss.value.scalarValue)
             guard batchLoss.isFinite else {
                 throw ReptileError("training diverged at epoch \(epoch), step \(steps + 1) (loss \(batchLoss))",
@@ -212,7 +270,7 @@ public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatc
         }
         let record = EpochMetrics(epoch: epoch, steps: steps, trainLoss: trainLoss, trainAccuracy: Double(correct) / Double(max(1, seen)),
                                   validationLoss: validationLoss, validationAccuracy: validationAccuracy,
-                                  learningRate: Double(optimizer.learningRate), improved: improved, seconds: seconds,
+                                  learningRate: Double(optimization.learningRate), improved: improved, seconds: seconds,
                                   recordsPerSecond: seconds > 0 ? Double(seen) / seconds : 0)
         if let metricsFile {
             var line = try StableJSON.encode(record, pretty: false)

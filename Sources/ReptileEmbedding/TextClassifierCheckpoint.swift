@@ -60,18 +60,18 @@ public enum TextClassifierCheckpoint {
     }
 
     /// Loads a text classifier checkpoint: the model (evaluation mode), its tokenizer rebuilt from
-    /// the stored vocabulary, the config and the maximum length. `optimizer`, when given, gets its
+    /// the stored vocabulary, the config, the maximum length and the vocabulary text (to save again). `optimizer`, when given, gets its
     /// saved state (resuming training; build it over the model's trainable parameters first, so
     /// use `loadConfig` + `makeModel(config:)` for that).
     public static func load(from path: String) throws -> (model: SentenceClassifier, tokenizer: WordPieceTokenizer,
-                                                          config: ClassifierConfig, maximumLength: Int) {
+                                                          config: ClassifierConfig, maximumLength: Int, vocabularyText: String) {
         let config = try ClassifierConfig.read(checkpoint: path)
         let model = try makeModel(config: config, path: path)
         let loaded = try ModelCheckpoint.load(from: path, into: model)
         let tokenizer = try makeTokenizer(config: config, attributes: loaded.progress.attributes, path: path)
         model.setTraining(false)
         let maximumLength = Int(config.settings[SettingKey.maximumLength] ?? "") ?? WordPieceTokenizer.defaultMaximumLength
-        return (model, tokenizer, config, maximumLength)
+        return (model, tokenizer, config, maximumLength, loaded.progress.attributes[vocabularyAttribute]!)
     }
 
     /// An untrained classifier of the shape a config describes (zero weights; a checkpoint fills them).

@@ -281,10 +281,13 @@ enum TinyBERT {
         #expect(model.encoder.parameters.map(\.value.scalars) == encoderBefore)
         #expect(model.head.weight.value.scalars != headBefore)
         #expect(last < first)
-        // Warm-up: update n uses base · (n + 1) / 4 for the first four.
-        let warming = SentenceClassifierTrainer(model: model, learningRate: 1e-2, schedule: .warmupThenLinearDecay(warmupSteps: 4, totalSteps: 8))
+        // Warm-up: the schedule's factor scales the peak rate; update n uses base · (n + 1) / 4 for the first four.
+        let schedule = LearningRateSchedule.warmupThenLinearDecay(warmupSteps: 4, totalSteps: 8)
+        let warming = SentenceClassifierTrainer(model: model, learningRate: 1e-2)
+        warming.setLearningRateFactor(schedule.factor(atStep: warming.optimizer.stepCount))
         warming.step(ids: ids, mask: mask, batch: 2, sequence: 4, labels: [0, 1], random: &random)
         #expect(warming.optimizer.learningRate == 1e-2 / 4)
+        warming.setLearningRateFactor(schedule.factor(atStep: warming.optimizer.stepCount))
         warming.step(ids: ids, mask: mask, batch: 2, sequence: 4, labels: [0, 1], random: &random)
         #expect(warming.optimizer.learningRate == 1e-2 / 2)
     }

@@ -330,35 +330,70 @@ public final class SentenceClassifier: Layer {
     }
 }
 
-/// Fine-tuning steps: cross-entropy, AdamW over the trainable parameters with a learning-rate
-/// schedule (BERT fine-tuning warms up, then decays), optional global-norm clipping.
+/// Fine-tuning steps: cross-entropy, AdamW over the trainable parameters, optional global-norm
+/// clipping. With `headLearningRate` the fresh head gets its own AdamW at that rate (a new linear
+/// head learns faster at ~1e-3 than at the encoder's ~2e-5); otherwise one AdamW covers both.
 public final class SentenceClassifierTrainer {
     public let model: SentenceClassifier
+    /// The encoder's trainable parameters (and the head's, unless `headOptimizer` owns them).
     public let optimizer: AdamW
-    public let baseLearningRate: Float
-    public let schedule: LearningRateSchedule
+    /// The head's own optimizer when `headLearningRate` was given.
+    public let headOptimizer: AdamW?
+    /// Peak rates; `setLearningRateFactor` scales both (a warm-up/decay schedule).
+    public let learningRate: Float
+    public let headLearningRate: Float?
     public let maximumGradientNorm: Float?
 
-    public init(model: SentenceClassifier, learningRate: Float = 2e-5, weightDecay: Float = 0.01,
-                schedule: LearningRateSchedule = .constant, maximumGradientNorm: Float? = nil) {
+    public init(model: SentenceClassifier, learningRate: Float = 2e-5, headLearningRate: Float? = nil, weightDecay: Float = 0.01,
+                maximumGradientNorm: Float? = nil) {
         self.model = model
-        optimizer = AdamW(parameters: model.trainableParameters, learningRate: learningRate, weightDecay: weightDecay)
-        baseLearningRate = learningRate
-        self.schedule = schedule
+        self.learningRate = learningRate
+        self.headLearningRate = headLearningRate
+        if let headLearningRate {
+            let headParameters = Set(model.head.parameters.map(ObjectIdentifier.init))
+            optimizer = AdamW(parameters: model.trainableParameters.filter { !headParameters.contains(ObjectIdentifier($0)) },
+                              learningRate: learningRate, weightDecay: weightDecay)
+            headOptimizer = AdamW(parameters: model.head.parameters, learningRate: headLearningRate, weightDecay: weightDecay)
+        } else {
+            optimizer = AdamW(parameters: model.trainableParameters, learningRate: learningRate, weightDecay: weightDecay)
+            headOptimizer = nil
+        }
         self.maximumGradientNorm = maximumGradientNorm
     }
 
-    /// One forward, backward and update on a padded batch; returns the batch loss. The rate of
-    /// update n (0-based, AdamW's step count, so it resumes from a checkpoint) is base · schedule(n).
+    /// Every optimizer the trainer steps, under the names a checkpoint stores their state with.
+    public var optimizers: [String: any Optimizer] {
+        var result: [String: any Optimizer] = ["optimizer": optimizer]
+        if let headOptimizer { result["head_optimizer"] = headOptimizer }
+        return result
+    }
+
+    /// Scales the peak learning rates (1 = the rates given).
+    public func setLearningRateFactor(_ factor: Float) {
+        optimizer.learningRate = learningRate * factor
+        headOptimizer?.learningRate = (headLearningRate ?? learningRate) * factor
+    }
+
+    public func zeroGradients() {
+        optimizer.zeroGradients()
+        headOptimizer?.zeroGradients()
+    }
+
+    /// Clips (over all trainable parameters together) and updates, after `backward()`.
+    public func applyGradients() {
+        if let maximumGradientNorm { clipGradientNorm(model.trainableParameters, maximumNorm: maximumGradientNorm) }
+        optimizer.step()
+        headOptimizer?.step()
+    }
+
+    /// One forward, backward and update on a padded batch; returns the batch loss.
     @discardableResult
     public func step(ids: [Int], mask: [Bool], batch: Int, sequence: Int, labels: [Int], random: inout SeededRandom) -> Float {
-        optimizer.learningRate = baseLearningRate * schedule.factor(atStep: optimizer.stepCount)
-        optimizer.zeroGradients()
+        zeroGradients()
         let logits = model(ids: ids, mask: mask, batch: batch, sequence: sequence, random: &random)
         let loss = crossEntropy(logits: logits, labels: labels)
         loss.backward()
-        if let maximumGradientNorm { clipGradientNorm(optimizer.parameters, maximumNorm: maximumGradientNorm) }
-        optimizer.step()
+        applyGradients()
         return loss.value.scalarValue
     }
 }
