@@ -39,7 +39,7 @@ struct TrainImage: ParsableCommand {
     @Flag(help: "Spectral normalisation of every discriminator weight.")
     var spectralNorm = false
 
-    @Option(help: "DiffAugment (translation + cutout on real and generated images): auto (on below 5,000 images per class), on, off.")
+    @Option(help: "DiffAugment (translation + cutout on real and generated images): auto (on below 500 images per class), on, off.")
     var diffAugment: DiffAugmentSetting?
 
     @Option(help: "Decay of the generator's exponential moving average (the weights sampled from). Default 0.999.")

@@ -172,7 +172,9 @@ public final class ImageDiscriminator: Layer {
 /// The exponential moving average of a generator's weights (what Reptile samples from). The decay
 /// ramps up as min(decay, (1 + t) / (10 + t)) over the first updates (TensorFlow's num_updates
 /// rule), so a short run is not dominated by the random initial weights. Batch-norm running
-/// statistics are themselves averages and are copied.
+/// statistics are not averaged: the raw generator's statistics describe the raw weights' activations,
+/// not the averaged weights' ones, so `recalibrateBatchNorm` measures the average's own before it is
+/// sampled from (a checkpoint, a sample grid).
 public enum GeneratorAverage {
     public static func update(_ average: ImageGenerator, towards generator: ImageGenerator, decay: Float, step: Int) {
         let effective = min(decay, Float(1 + step) / Float(10 + step))
@@ -184,13 +186,27 @@ public enum GeneratorAverage {
                 }
             }
         }
-        for (target, source) in zip(average.buffers, generator.buffers) {
-            let s = source.value
-            s.withUnsafeBufferPointer { from in
-                target.value.withUnsafeMutableBufferPointer { to in
-                    for index in to.indices { to[index] = from[index] }
-                }
-            }
+    }
+
+    /// Batches of the standing-statistics pass: with momentum 0.1 the starting values keep a weight
+    /// of 0.9^50 ≈ 0.5 % (BigGAN's "standing statistics", Brock et al. 2019).
+    static let recalibrationBatches = 50
+    static let recalibrationBatchSize = 64
+
+    /// Replaces the generator's batch-norm running statistics with those of its own activations:
+    /// training-mode forwards on seeded noise and uniformly drawn classes (as in training), no graph.
+    /// Deterministic in `random`, and it draws from no training stream, so `--resume` stays exact.
+    public static func recalibrateBatchNorm(_ generator: ImageGenerator, random: inout SeededRandom) {
+        let architecture = generator.architecture
+        generator.setTraining(true)
+        defer { generator.setTraining(false) }
+        let required = generator.parameters.first?.requiresGradient ?? false
+        generator.setParametersRequireGradient(false)
+        defer { generator.setParametersRequireGradient(required) }
+        for _ in 0..<recalibrationBatches {
+            let noise = Tensor(normalShape: [recalibrationBatchSize, architecture.noiseSize], random: &random)
+            let labels = (0..<recalibrationBatchSize).map { _ in random.nextIndex(below: architecture.classCount) }
+            _ = generator(noise: noise, labels: labels)
         }
     }
 }

@@ -3,10 +3,15 @@ import ReptileCore
 import ReptileEngine
 import ReptileFormats
 
-/// `--diff-augment auto|on|off`: auto switches it on below 5,000 training images per class.
+/// `--diff-augment auto|on|off`: auto switches it on below 500 training images per class.
 public enum DiffAugmentSetting: String, Sendable, CaseIterable {
     case auto, on, off
-    static let automaticThresholdPerClass = 5_000
+    /// The regime where DiffAugment's gains were shown (100-shot sets, CIFAR at 10 %: 500 a class).
+    /// Above it, in a short run, D does not overfit, and the augmentation only hides the class: a
+    /// cutout of half an MNIST digit's side took the class head's accuracy on real images from 0.96
+    /// to 0.79 after 6–10 epochs on the 800-a-class sample, and G's samples lost a quarter of their
+    /// within-class spread (mean pairwise distance 6.5 against 8.6 without, real images 9.0).
+    static let automaticThresholdPerClass = 500
 }
 
 /// What `reptile train image` was asked to do. Options left nil take the run's saved value when
@@ -100,8 +105,11 @@ func adversarialStep(_ state: ImageGANState, realImages: Tensor, realLabels: [In
     var discriminatorLoss = binaryCrossEntropyWithLogits(logits: real.realLogits, targets: ones)
         + binaryCrossEntropyWithLogits(logits: fake.realLogits, targets: zeros)
     if usesClassLoss {
+        // The class head learns from real images only. Trained on fakes too (the original AC-GAN),
+        // D rewards whatever makes G's own samples easy to classify, and G collapses towards a few
+        // prototypical images per class (Shu et al. 2017; Gong et al. 2019, "Twin Auxiliary
+        // Classifiers GAN"): class-conditional grids, but too little diversity to train on.
         discriminatorLoss = discriminatorLoss + crossEntropy(logits: real.classLogits, labels: realLabels)
-            + crossEntropy(logits: fake.classLogits, labels: fakeLabels)
     }
     discriminatorLoss.backward()
     state.discriminatorOptimizer.step()
@@ -303,6 +311,8 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
             "seconds": .number(rounded(seconds, digits: 2)),
         ]
         try metrics().append(lastMetrics)
+        var recalibration = SeededRandom(seed: config.seed).derived("ema-batch-norm/epoch \(epoch)")
+        GeneratorAverage.recalibrateBatchNorm(state.averageGenerator, random: &recalibration)
         try SampleGrid.write(generator: state.averageGenerator, seed: config.seed,
                              to: path(RunNames.samples + "/epoch-\(fourDigits(epoch)).png"))
         try saveCheckpoint()
