@@ -7,15 +7,15 @@
 #   → finetune: a fresh CNN on synthetic only (CAS), and the real classifier on real + synthetic
 #   → one table of test accuracy on the real held-out split.
 #
-# Longer, better runs: CLASSIFIER_EPOCHS=15 GAN_EPOCHS=30 PER_CLASS=1000 scripts/run.sh
+# Longer, better runs: CLASSIFIER_EPOCHS=15 GAN_EPOCHS=30 FINETUNE_EPOCHS=5 scripts/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CLASSIFIER_EPOCHS=${CLASSIFIER_EPOCHS:-4}
-GAN_EPOCHS=${GAN_EPOCHS:-5}
+GAN_EPOCHS=${GAN_EPOCHS:-10}
 PPO_ITERATIONS=${PPO_ITERATIONS:-0}
 PER_CLASS=${PER_CLASS:-1000}
-FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-2}
+FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-3}
 SEED=${SEED:-1}
 
 bash scripts/setup.sh
