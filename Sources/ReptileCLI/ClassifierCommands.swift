@@ -60,6 +60,26 @@ struct ClassifierTrainingArguments: ParsableArguments {
         return options
     }
 
+    /// The library's options from the flags (progress bar unless --json; the command line for the report).
+    func options() throws -> ClassifierTrainingOptions {
+        var options = ClassifierTrainingOptions(threads: try resolvedThreads())
+        options.epochs = epochs
+        options.batchSize = batchSize
+        options.learningRate = learningRate
+        options.patience = patience
+        options.seed = seed
+        options.augment = augment
+        options.text = textOptions
+        options.encoder = encoder
+        options.freezeEncoder = freezeEncoder
+        options.headLearningRate = headLearningRate
+        options.validationFraction = validationFraction
+        options.force = force
+        options.showProgress = !json
+        options.command = commandLineText
+        return options
+    }
+
     func resolvedThreads() throws -> Int {
         if let threads, threads < 1 { throw ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2") }
         return threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -90,21 +110,7 @@ struct Pretrain: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            var options = PretrainOptions(dataset: dataset, output: out, threads: try training.resolvedThreads())
-            options.epochs = training.epochs
-            options.batchSize = training.batchSize
-            options.learningRate = training.learningRate
-            options.patience = training.patience
-            options.seed = training.seed
-            options.augment = training.augment
-            options.text = training.textOptions
-            options.encoder = training.encoder
-            options.freezeEncoder = training.freezeEncoder
-            options.headLearningRate = training.headLearningRate
-            options.validationFraction = training.validationFraction
-            options.force = training.force
-            options.showProgress = !training.json
-            options.command = commandLineText
+            let options = PretrainOptions(dataset: dataset, output: out, training: try training.options())
             let report = try pretrainClassifier(options)
             if training.json {
                 try printJSON(report)
@@ -156,26 +162,12 @@ struct Finetune: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             guard !train.isEmpty else { throw ReptileError("give the training shards with --train FOLDER[:SPLIT]", fix: "e.g. --train datasets/NAME:train") }
-            var options = FinetuneOptions(train: train, evaluation: evaluation, output: out, threads: try training.resolvedThreads())
+            var options = FinetuneOptions(train: train, evaluation: evaluation, output: out, training: try training.options())
             options.classifier = classifier
             options.scratch = scratch
             options.architecture = architecture
             options.mix = mix
             options.repeats = repeats
-            options.epochs = training.epochs
-            options.batchSize = training.batchSize
-            options.learningRate = training.learningRate
-            options.patience = training.patience
-            options.seed = training.seed
-            options.augment = training.augment
-            options.text = training.textOptions
-            options.encoder = training.encoder
-            options.freezeEncoder = training.freezeEncoder
-            options.headLearningRate = training.headLearningRate
-            options.validationFraction = training.validationFraction
-            options.force = training.force
-            options.showProgress = !training.json
-            options.command = commandLineText
             let report = try finetuneClassifier(options)
             if training.json {
                 try printJSON(report)

@@ -14,31 +14,14 @@ public struct FinetuneOptions {
     public var mix: Double?
     public var evaluation: String
     public var output: String
-    public var epochs: Int?
-    public var batchSize: Int?
-    public var learningRate: Float?
-    public var patience: Int?
-    public var seed: UInt64 = 0
     public var repeats = 1
-    public var threads: Int
-    public var augment = false
-    public var text = TextModelOptions()
-    /// Texts, with `scratch` or without `classifier`: a minilm classifier over this Hugging Face
-    /// encoder folder with a fresh head.
-    public var encoder: String?
-    public var freezeEncoder = false
-    public var headLearningRate: Float?
-    /// Share of the first training source held out for early stopping (0: no early stopping).
-    public var validationFraction = 0.1
-    public var force = false
-    public var showProgress = true
-    public var command = ""
+    public var training: ClassifierTrainingOptions
 
-    public init(train: [String], evaluation: String, output: String, threads: Int) {
+    public init(train: [String], evaluation: String, output: String, training: ClassifierTrainingOptions) {
         self.train = train
         self.evaluation = evaluation
         self.output = output
-        self.threads = threads
+        self.training = training
     }
 }
 
@@ -108,14 +91,14 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         guard mix >= 0 && mix <= 1 else { throw ReptileError("--mix must be between 0 and 1, got \(mix)", fix: "give e.g. --mix 0.5") }
     }
     guard options.repeats >= 1 else { throw ReptileError("--repeats must be at least 1, got \(options.repeats)", fix: "give --repeats 1 or more") }
-    guard options.validationFraction >= 0 && options.validationFraction < 1 else {
-        throw ReptileError("--val-fraction must be in [0, 1), got \(options.validationFraction)", fix: "give e.g. --val-fraction 0.1")
+    guard options.training.validationFraction >= 0 && options.training.validationFraction < 1 else {
+        throw ReptileError("--val-fraction must be in [0, 1), got \(options.training.validationFraction)", fix: "give e.g. --val-fraction 0.1")
     }
     let fromScratch = options.scratch || options.classifier == nil
     let trainSources = try options.train.map { try ShardSource($0, defaultSplit: "train") }
     let evaluation = try ShardSource(options.evaluation, defaultSplit: "test")
 
-    if let encoder = options.encoder {
+    if let encoder = options.training.encoder {
         guard options.classifier == nil || options.scratch else {
             throw ReptileError("--encoder starts a fresh classifier, but --classifier continues one",
                                fix: "add --scratch for the encoder with a fresh head, or drop --encoder")
@@ -130,17 +113,17 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
     }
     // A fresh minilm classifier over the encoder (its classes from the checkpoint when one is given).
     func freshMiniLM(seed: UInt64, classNames: [String], maximumLength: Int) throws -> MiniLMClassifier {
-        try MiniLMClassifier(encoderFolder: options.encoder!, classNames: classNames, maximumLength: maximumLength,
+        try MiniLMClassifier(encoderFolder: options.training.encoder!, classNames: classNames, maximumLength: maximumLength,
                              seed: derivedSeed(seed, "weights"))
     }
 
     // The classifier's config: from the checkpoint, or built for the first training source.
     let startingConfig: ClassifierConfig
-    if options.encoder != nil {
+    if options.training.encoder != nil {
         let checkpointConfig = try options.classifier.map { try ClassifierConfig.read(checkpoint: $0) }
         let maximumLength = checkpointConfig.flatMap { Int($0.settings[TextClassifierCheckpoint.SettingKey.maximumLength] ?? "") }
-            ?? options.text.maximumLength
-        startingConfig = try freshMiniLM(seed: options.seed, classNames: checkpointConfig?.classNames ?? trainSources[0].classNames,
+            ?? options.training.text.maximumLength
+        startingConfig = try freshMiniLM(seed: options.training.seed, classNames: checkpointConfig?.classNames ?? trainSources[0].classNames,
                                          maximumLength: maximumLength).config
     } else if let checkpoint = options.classifier {
         startingConfig = try ClassifierConfig.read(checkpoint: checkpoint)
@@ -152,40 +135,40 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         let first = trainSources[0]
         startingConfig = try freshConfig(kind: first.kind, architecture: options.architecture ?? ClassifierArchitectures.defaultArchitecture(for: first.kind),
                                          classNames: first.classNames, imageShape: first.folder.info.imageShape,
-                                         trainingTexts: first, keep: nil, text: options.text)
+                                         trainingTexts: first, keep: nil, text: options.training.text)
     }
     // Every source must fit the classifier: kind, image size and class set (named by file).
     let trainMaps = try trainSources.map { try $0.labelMap(for: startingConfig, checkpoint: options.classifier) }
     let evaluationMap = try evaluation.labelMap(for: startingConfig, checkpoint: options.classifier)
-    guard !(options.augment && startingConfig.kind != "image") else {
+    guard !(options.training.augment && startingConfig.kind != "image") else {
         throw ReptileError("--augment shifts images, but the data is text", fix: "drop --augment")
     }
     let kind = DatasetKind(rawValue: startingConfig.kind)!
     let onEncoder = startingConfig.architecture == MiniLMClassifier.architecture
-    if onEncoder, options.scratch, options.encoder == nil, let checkpoint = options.classifier {
+    if onEncoder, options.scratch, options.training.encoder == nil, let checkpoint = options.classifier {
         throw ReptileError(path: checkpoint, "is a minilm classifier: starting it over needs the pretrained encoder",
                            fix: "give --encoder PATH (a Hugging Face folder such as all-MiniLM-L6-v2), or drop --scratch to continue it")
     }
-    guard onEncoder || !options.freezeEncoder && options.headLearningRate == nil else {
+    guard onEncoder || !options.training.freezeEncoder && options.training.headLearningRate == nil else {
         throw ReptileError("--freeze-encoder and --head-learning-rate apply to a pretrained encoder", fix: "give --encoder PATH, or drop them")
     }
     let settings = onEncoder
-        ? TrainingDefaults.encoderSettings(freshHead: fromScratch, epochs: options.epochs, batchSize: options.batchSize,
-                                           learningRate: options.learningRate, headLearningRate: options.headLearningRate,
-                                           patience: options.patience, seed: options.seed, freezeEncoder: options.freezeEncoder,
-                                           encoderFolder: options.encoder)
-        : TrainingDefaults.settings(for: kind, finetuning: !fromScratch, epochs: options.epochs, batchSize: options.batchSize,
-                                   learningRate: options.learningRate, patience: options.patience, seed: options.seed,
-                                   augment: options.augment)
+        ? TrainingDefaults.encoderSettings(freshHead: fromScratch, epochs: options.training.epochs, batchSize: options.training.batchSize,
+                                           learningRate: options.training.learningRate, headLearningRate: options.training.headLearningRate,
+                                           patience: options.training.patience, seed: options.training.seed, freezeEncoder: options.training.freezeEncoder,
+                                           encoderFolder: options.training.encoder)
+        : TrainingDefaults.settings(for: kind, finetuning: !fromScratch, epochs: options.training.epochs, batchSize: options.training.batchSize,
+                                   learningRate: options.training.learningRate, patience: options.training.patience, seed: options.training.seed,
+                                   augment: options.training.augment)
     try settings.validate()
-    BLAS.setThreadCount(options.threads)
-    let staging = try StagingFolder(destination: options.output, force: options.force)
+    BLAS.setThreadCount(options.training.threads)
+    let staging = try StagingFolder(destination: options.output, force: options.training.force)
 
     func startingModel(seed: UInt64) throws -> any TrainableClassifier {
         if let checkpoint = options.classifier, !options.scratch {
             return try ClassifierArchitectures.load(from: checkpoint)
         }
-        if options.encoder != nil {
+        if options.training.encoder != nil {
             return try freshMiniLM(seed: seed, classNames: startingConfig.classNames,
                                    maximumLength: Int(startingConfig.settings[TextClassifierCheckpoint.SettingKey.maximumLength]!)!)
         }
@@ -196,7 +179,7 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
     var before: ClassificationMetrics? = nil
     let evaluationStart = Date()
     if !fromScratch {
-        let model = try startingModel(seed: options.seed)
+        let model = try startingModel(seed: options.training.seed)
         let predictions = try predict(model, source: evaluation, labelMap: evaluationMap)
         before = ClassificationMetrics(labels: predictions.labels, predictions: predictions.predicted, classNames: startingConfig.classNames)
     }
@@ -208,13 +191,13 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
     var kept: (any TrainableClassifier)? = nil
     var validationData: UsedData? = nil
     for repeatIndex in 0..<options.repeats {
-        let seed = options.seed &+ UInt64(repeatIndex)
+        let seed = options.training.seed &+ UInt64(repeatIndex)
         var runSettings = settings
         runSettings.seed = seed
         let model = try startingModel(seed: seed)
         // Early stopping on a seeded slice of the first source, never on the evaluation split.
-        let holdout = options.validationFraction > 0
-            ? HoldoutSlice(count: trainSources[0].count, fraction: options.validationFraction, seed: seed) : nil
+        let holdout = options.training.validationFraction > 0
+            ? HoldoutSlice(count: trainSources[0].count, fraction: options.training.validationFraction, seed: seed) : nil
         let specs = trainSources.enumerated().map { index, source in
             BatchSourceSpec(source: source, labelMap: trainMaps[index], keep: index == 0 ? holdout.map { slice in { !slice.isHeldOut($0) } } : nil)
         }
@@ -225,12 +208,12 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         }
         if repeatIndex == 0, let holdout {
             validationData = try trainSources[0].usedData(records: holdout.heldOut.count,
-                                                          note: "\(options.validationFraction) of the first --train source, held out with seed \(seed)")
+                                                          note: "\(options.training.validationFraction) of the first --train source, held out with seed \(seed)")
         }
         let trainingStart = Date()
         let outcome = try trainClassifier(model, batches: batches, validation: validation, settings: runSettings,
                                           metricsPath: repeatIndex == 0 ? staging.path(ClassifierRunFiles.metrics) : nil,
-                                          progressLabel: "finetune", showProgress: options.showProgress)
+                                          progressLabel: "finetune", showProgress: options.training.showProgress)
         trainingSeconds += Date().timeIntervalSince(trainingStart)
         trainedRecords += batches.recordsPerEpoch * outcome.epochsRun
         let evaluationStart = Date()
@@ -253,10 +236,10 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         mix: options.train.count == 2 ? (options.mix ?? Double(trainSources[1].count) / Double(trainSources[0].count + trainSources[1].count)) : nil,
         validation: validationData, evaluation: try evaluation.usedData())
     let report = FinetuneReport(
-        command: options.command, toolVersion: ReptileVersion.current,
+        command: options.training.command, toolVersion: ReptileVersion.current,
         start: StartingClassifier(checkpoint: options.classifier, sha256: try options.classifier.map { try SHA256.hex(ofFileAt: $0) },
                                   scratch: fromScratch),
-        classifier: summary(of: kept!, file: ClassifierRunFiles.checkpoint), data: data, settings: settings, threads: options.threads,
+        classifier: summary(of: kept!, file: ClassifierRunFiles.checkpoint), data: data, settings: settings, threads: options.training.threads,
         before: before, after: after!, runs: runs,
         summary: RepeatSummary(repeats: options.repeats, seeds: runs.map(\.seed), accuracy: accuracy,
                                macroF1: MeanAndDeviation(runs.map(\.macroF1)),

@@ -36,9 +36,9 @@ public struct TrainingDefaults {
     }
 }
 
-public struct PretrainOptions {
-    public var dataset: String
-    public var output: String
+/// The training settings `pretrain` and `finetune` share; nil picks the default for the data's
+/// kind and the stage (see `TrainingSettings`).
+public struct ClassifierTrainingOptions {
     public var epochs: Int?
     public var batchSize: Int?
     public var learningRate: Float?
@@ -47,20 +47,32 @@ public struct PretrainOptions {
     public var threads: Int
     public var augment = false
     public var text = TextModelOptions()
-    /// Texts: a Hugging Face encoder folder; the classifier is then minilm (encoder + mean pooling + head).
+    /// Texts: a Hugging Face encoder folder; the classifier is then minilm (encoder + mean pooling +
+    /// head). For finetune, with `scratch` or without a classifier: a fresh head on this encoder.
     public var encoder: String?
     public var freezeEncoder = false
     public var headLearningRate: Float?
-    /// Share of train held out for early stopping when the dataset has no `val` split.
+    /// Share of the training data held out (seeded) for early stopping when there is no `val`
+    /// split (0: no early stopping).
     public var validationFraction = 0.1
     public var force = false
     public var showProgress = true
     public var command = ""
 
-    public init(dataset: String, output: String, threads: Int) {
+    public init(threads: Int) {
+        self.threads = threads
+    }
+}
+
+public struct PretrainOptions {
+    public var dataset: String
+    public var output: String
+    public var training: ClassifierTrainingOptions
+
+    public init(dataset: String, output: String, training: ClassifierTrainingOptions) {
         self.dataset = dataset
         self.output = output
-        self.threads = threads
+        self.training = training
     }
 }
 
@@ -113,58 +125,58 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     let started = Date()
     let train = try ShardSource(options.dataset + ":train", defaultSplit: "train")
     let info = train.folder.info
-    if let encoder = options.encoder, info.kind != .text {
+    if let encoder = options.training.encoder, info.kind != .text {
         throw ReptileError(path: train.firstShardPath, "holds \(info.kind.rawValue)s, but --encoder \(encoder) is a text encoder",
                            fix: "drop --encoder for image data, or give a text dataset")
     }
-    guard options.encoder != nil || !options.freezeEncoder && options.headLearningRate == nil else {
+    guard options.training.encoder != nil || !options.training.freezeEncoder && options.training.headLearningRate == nil else {
         throw ReptileError("--freeze-encoder and --head-learning-rate apply to a pretrained encoder", fix: "give --encoder PATH, or drop them")
     }
-    let settings = options.encoder == nil
-        ? TrainingDefaults.settings(for: info.kind, finetuning: false, epochs: options.epochs, batchSize: options.batchSize,
-                                    learningRate: options.learningRate, patience: options.patience, seed: options.seed,
-                                    augment: options.augment)
-        : TrainingDefaults.encoderSettings(freshHead: true, epochs: options.epochs, batchSize: options.batchSize,
-                                           learningRate: options.learningRate, headLearningRate: options.headLearningRate,
-                                           patience: options.patience, seed: options.seed, freezeEncoder: options.freezeEncoder,
-                                           encoderFolder: options.encoder)
+    let settings = options.training.encoder == nil
+        ? TrainingDefaults.settings(for: info.kind, finetuning: false, epochs: options.training.epochs, batchSize: options.training.batchSize,
+                                    learningRate: options.training.learningRate, patience: options.training.patience, seed: options.training.seed,
+                                    augment: options.training.augment)
+        : TrainingDefaults.encoderSettings(freshHead: true, epochs: options.training.epochs, batchSize: options.training.batchSize,
+                                           learningRate: options.training.learningRate, headLearningRate: options.training.headLearningRate,
+                                           patience: options.training.patience, seed: options.training.seed, freezeEncoder: options.training.freezeEncoder,
+                                           encoderFolder: options.training.encoder)
     try settings.validate()
-    guard !options.augment || info.kind == .image else {
+    guard !options.training.augment || info.kind == .image else {
         throw ReptileError(path: options.dataset, "--augment shifts images, but this is a text dataset", fix: "drop --augment")
     }
-    guard options.validationFraction > 0 && options.validationFraction < 1 else {
-        throw ReptileError("--val-fraction must be between 0 and 1, got \(options.validationFraction)", fix: "give e.g. --val-fraction 0.1")
+    guard options.training.validationFraction > 0 && options.training.validationFraction < 1 else {
+        throw ReptileError("--val-fraction must be between 0 and 1, got \(options.training.validationFraction)", fix: "give e.g. --val-fraction 0.1")
     }
-    BLAS.setThreadCount(options.threads)
+    BLAS.setThreadCount(options.training.threads)
 
     // Validation: the val split, or a seeded slice of train that training then never sees.
     let hasValidationSplit = info.splits["val"].map { $0.count > 0 } ?? false
-    let holdout = hasValidationSplit ? nil : HoldoutSlice(count: train.count, fraction: options.validationFraction, seed: options.seed)
+    let holdout = hasValidationSplit ? nil : HoldoutSlice(count: train.count, fraction: options.training.validationFraction, seed: options.training.seed)
     let trainKeep: ((Int) -> Bool)? = holdout.map { slice in { !slice.isHeldOut($0) } }
     let validationSource = hasValidationSplit ? try ShardSource(options.dataset + ":val", defaultSplit: "val") : train
     let validationKeep: ((Int) -> Bool)? = holdout.map { slice in { slice.isHeldOut($0) } }
 
     let model: any TrainableClassifier
-    if let encoder = options.encoder {
-        model = try MiniLMClassifier(encoderFolder: encoder, classNames: info.classNames, maximumLength: options.text.maximumLength,
-                                     seed: derivedSeed(options.seed, "weights"))
+    if let encoder = options.training.encoder {
+        model = try MiniLMClassifier(encoderFolder: encoder, classNames: info.classNames, maximumLength: options.training.text.maximumLength,
+                                     seed: derivedSeed(options.training.seed, "weights"))
     } else {
         let config = try freshConfig(kind: info.kind, architecture: ClassifierArchitectures.defaultArchitecture(for: info.kind),
                                      classNames: info.classNames, imageShape: info.imageShape, trainingTexts: train, keep: trainKeep,
-                                     text: options.text)
-        model = try ClassifierArchitectures.make(config, seed: derivedSeed(options.seed, "weights"))
+                                     text: options.training.text)
+        model = try ClassifierArchitectures.make(config, seed: derivedSeed(options.training.seed, "weights"))
     }
     let config = model.config
     let identity = Array(0..<info.classNames.count)
-    let staging = try StagingFolder(destination: options.output, force: options.force)
+    let staging = try StagingFolder(destination: options.output, force: options.training.force)
 
     let batches = try MixedBatches([BatchSourceSpec(source: train, labelMap: identity, keep: trainKeep)], shareOfSecond: nil,
-                                   batchSize: settings.batchSize, seed: options.seed)
+                                   batchSize: settings.batchSize, seed: options.training.seed)
     let trainingStart = Date()
     let outcome = try trainClassifier(model, batches: batches,
                                       validation: ValidationData(source: validationSource, labelMap: identity, keep: validationKeep),
                                       settings: settings, metricsPath: staging.path(ClassifierRunFiles.metrics),
-                                      progressLabel: "pretrain", showProgress: options.showProgress)
+                                      progressLabel: "pretrain", showProgress: options.training.showProgress)
     let trainingSeconds = Date().timeIntervalSince(trainingStart)
     try model.save(to: staging.path(ClassifierRunFiles.checkpoint))
 
@@ -175,7 +187,7 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     data["train"] = try train.usedData(records: trainRecords,
                                        note: holdout.map { "all but the \($0.heldOut.count) records held out for validation (seeded)" })
     data["validation"] = try validationSource.usedData(records: holdout?.heldOut.count,
-                                                       note: holdout.map { _ in "\(options.validationFraction) of train, held out with seed \(options.seed)" })
+                                                       note: holdout.map { _ in "\(options.training.validationFraction) of train, held out with seed \(options.training.seed)" })
     if info.splits["test"] != nil {
         let testSource = try ShardSource(options.dataset + ":test", defaultSplit: "test")
         let predictions = try predict(model, source: testSource, labelMap: identity)
@@ -185,9 +197,9 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     let evaluationSeconds = Date().timeIntervalSince(evaluationStart)
 
     let report = PretrainReport(
-        command: options.command, toolVersion: ReptileVersion.current,
+        command: options.training.command, toolVersion: ReptileVersion.current,
         classifier: summary(of: model, file: ClassifierRunFiles.checkpoint), data: data, settings: settings,
-        threads: options.threads, text: info.kind == .text ? options.text : nil, training: outcome, test: test,
+        threads: options.training.threads, text: info.kind == .text ? options.training.text : nil, training: outcome, test: test,
         timing: RunTiming(created: creationTimestamp(), trainingSeconds: trainingSeconds, evaluationSeconds: evaluationSeconds,
                           totalSeconds: Date().timeIntervalSince(started),
                           recordsPerSecond: trainingSeconds > 0 ? Double(trainRecords * outcome.epochsRun) / trainingSeconds : 0))

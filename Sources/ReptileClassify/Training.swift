@@ -179,17 +179,8 @@ public func predict(_ model: any TrainableClassifier, source: ShardSource, label
     }
 }
 
-/// Validation data for early stopping: a split or a held-out slice of one.
-public struct ValidationData {
-    public var source: ShardSource
-    public var labelMap: [Int]
-    public var keep: ((Int) -> Bool)?
-    public init(source: ShardSource, labelMap: [Int], keep: ((Int) -> Bool)? = nil) {
-        self.source = source
-        self.labelMap = labelMap
-        self.keep = keep
-    }
-}
+/// Validation data for early stopping: a split or a held-out slice of one, read like a training source.
+public typealias ValidationData = BatchSourceSpec
 
 /// Mini-batch training with cross-entropy and the model's optimization (Adam with warm-up, then cosine
 /// decay over `epochs`; AdamW with linear decay for a pretrained encoder),
