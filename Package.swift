@@ -36,15 +36,18 @@ let package = Package(
         .target(name: "ReptileSynthesis", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine"]),
         // `pretrain`, `finetune`, `classify`: classifiers on shards, metrics and reports.
         .target(name: "ReptileClassify", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileEmbedding"]),
+        // `reptile evaluate`: quality and diversity of synthetic shards against the real data (BLEU,
+        // Self-BLEU, copies, novelty, distinct-n; classifier agreement; precision/recall/density/coverage).
+        .target(name: "ReptileEvaluation", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileClassify"]),
         // The thin command line.
         .executableTarget(name: "ReptileCLI", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileClassify",
-            "ReptileEngine", "ReptileEmbedding", "ReptileSynthesis",
+            "ReptileEngine", "ReptileEmbedding", "ReptileSynthesis", "ReptileEvaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ReptileTests", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileCLI",
-            "ReptileEngine", "ReptileText", "ReptileClassify", "ReptileEmbedding", "ReptileSynthesis",
+            "ReptileEngine", "ReptileText", "ReptileClassify", "ReptileEmbedding", "ReptileSynthesis", "ReptileEvaluation",
         ]),
     ]
 )

@@ -224,7 +224,7 @@ struct Classify: ParsableCommand {
 
 /// Writes a file through a temporary sibling renamed into place when complete; an existing file
 /// is replaced only with `force`.
-private func writeAtomically(to path: String, force: Bool, _ body: (FileHandle) throws -> Void) throws {
+func writeAtomically(to path: String, force: Bool, _ body: (FileHandle) throws -> Void) throws {
     if FileManager.default.fileExists(atPath: path) && !force {
         throw ReptileError(path: path, "already exists", fix: "choose another name or pass --force to replace it")
     }

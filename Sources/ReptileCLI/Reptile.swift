@@ -12,11 +12,11 @@ struct Reptile: ParsableCommand {
             `pretrain` trains a classifier on a dataset, `finetune` continues one on real or synthetic shards and \
             reports accuracy before and after, `classify` predicts labels; \
             `train image` trains a conditional GAN (optionally refined by PPO) into outputs/RUN; `generate` \
-            writes synthetic shards into outputs/RUN/synthetic; `embed` writes sentence embeddings from a pretrained text encoder.
+            writes synthetic shards into outputs/RUN/synthetic; `evaluate` measures the quality and diversity of synthetic shards; `embed` writes sentence embeddings from a pretrained text encoder.
             Exit status: 0 success, 1 bad input or a failed step (one line on standard error says which \
             file and record, and what to do), 64 a usage error.
             """,
         version: ReptileVersion.current,
         subcommands: [Ingest.self, Inspect.self, Export.self, Pretrain.self, Train.self, Generate.self, Finetune.self,
-                      Classify.self, Compare.self, Embed.self, Bench.self])
+                      Classify.self, Compare.self, Evaluate.self, Embed.self, Bench.self])
 }

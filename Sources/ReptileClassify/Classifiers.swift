@@ -60,6 +60,14 @@ public final class ImageCNNClassifier: TrainableClassifier {
                                    channels: config.imageChannels!)
         return network(Variable(images))
     }
+
+    /// Class logits and the penultimate features (one forward pass), for feature-space metrics.
+    public func logitsAndFeatures(for batch: ClassifierBatch) -> (logits: Variable, features: Variable) {
+        let images = channelsFirst(batch.images, count: batch.count, height: config.imageHeight!, width: config.imageWidth!,
+                                   channels: config.imageChannels!)
+        let features = network.features(Variable(images))
+        return (network.logits(fromFeatures: features), features)
+    }
 }
 
 /// The native text classifier (Kim's CNN for sentences): word embeddings → Conv1d of widths 3, 4

@@ -29,11 +29,22 @@ public final class ConvolutionalClassifier: Layer {
 
     /// images [B, C, H, W] → class logits [B, classCount].
     public func callAsFunction(_ images: Variable) -> Variable {
+        logits(fromFeatures: features(images))
+    }
+
+    /// images [B, C, H, W] → the penultimate layer [B, 128] (after its ReLU): the feature space in
+    /// which `reptile evaluate` measures precision, recall, density and coverage.
+    public func features(_ images: Variable) -> Variable {
         var x = relu(convolutions[1](relu(convolutions[0](images))))
         x = maxPool2d(x, kernelSize: 2)
         x = relu(convolutions[3](relu(convolutions[2](x))))
         x = maxPool2d(x, kernelSize: 2)
-        return output(relu(hidden(reshape(x, [images.shape[0], -1]))))
+        return relu(hidden(reshape(x, [images.shape[0], -1])))
+    }
+
+    /// Penultimate features [B, 128] → class logits [B, classCount].
+    public func logits(fromFeatures features: Variable) -> Variable {
+        output(features)
     }
 }
 
