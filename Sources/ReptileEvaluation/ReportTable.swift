@@ -20,10 +20,13 @@ public func evaluationTable(_ report: EvaluationReport) -> String {
 
     func table(_ rows: [EvaluationRow]) -> [String] {
         let used = columns.filter { column in rows.contains { column.value($0) != nil } }
-        var lines = ["| class | records | " + used.map(\.header).joined(separator: " | ") + " |",
-                     "|---|---:|" + String(repeating: "---:|", count: used.count)]
+        // Self-BLEU, distinct-n and PRDC depend on how many records were compared: show it.
+        let showSampled = rows.contains { $0.sampled != nil }
+        var lines = ["| class | records | " + (showSampled ? "sampled | " : "") + used.map(\.header).joined(separator: " | ") + " |",
+                     "|---|---:|" + String(repeating: "---:|", count: used.count + (showSampled ? 1 : 0))]
         for row in rows {
-            let cells = used.map { column in column.value(row).map { String(format: column.format, $0) } ?? "" }
+            let cells = (showSampled ? [row.sampled.map(String.init) ?? ""] : [])
+                + used.map { column in column.value(row).map { String(format: column.format, $0) } ?? "" }
             lines.append("| \(row.class) | \(row.records) | " + cells.joined(separator: " | ") + " |")
         }
         return lines
