@@ -18,7 +18,8 @@ public struct EvaluateOptions: Sendable {
     public var seed: UInt64 = 0
     /// k of the k-nearest-neighbour balls of precision, recall, density and coverage (Naeem et al.: 5).
     public var neighbourCount = 5
-    public var batchSize = 256
+    // Images through the CNN per forward pass: 256 would hold ~1 GB of im2col buffers for 28×28 images.
+    public var batchSize = 64
     public var threads: Int
 
     public init(synthetic: String, dataset: String, classifier: String? = nil, threads: Int) {
