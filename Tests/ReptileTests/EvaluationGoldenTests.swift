@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+import ReptileClassify
+import ReptileCore
+@testable import ReptileEngine
 @testable import ReptileEvaluation
 
 /// `reptile evaluate`'s metrics against their reference implementations: BLEU and Self-BLEU from
@@ -143,5 +146,24 @@ import Testing
         let seen = ngramSet(["x a b a y"].map(tokenizer.tokens), order: 2)
         // Distinct generated bigrams ab, ba, bc; seen: xa, ab, ba, ay → only bc is new.
         #expect(novelNGramShare(texts, seen: seen, order: 2) == 1.0 / 3.0)
+    }
+
+    /// The features PRDC is measured in are exactly what the image CNN's last layer reads, and
+    /// splitting the forward pass in two leaves the logits bit-identical.
+    @Test func imageFeaturesAreWhatTheLastLayerReads() throws {
+        let config = ClassifierConfig(kind: "image", architecture: "cnn", classNames: ["a", "b", "c"],
+                                      imageHeight: 28, imageWidth: 28, imageChannels: 1)
+        let model = try ImageCNNClassifier(config: config, seed: 5)
+        model.setTraining(false)
+        var random = SeededRandom(seed: 9)
+        var batch = ClassifierBatch()
+        batch.images = (0..<(3 * 28 * 28)).map { _ in random.nextUnitFloat() * 2 - 1 }
+        batch.labels = [0, 1, 2]
+        let logits = model.logits(for: batch, random: &random).value
+        let (splitLogits, features) = model.logitsAndFeatures(for: batch)
+        #expect(features.shape == [3, 128])
+        #expect(features.value.scalars.allSatisfy { $0 >= 0 }, "features come after a ReLU")
+        #expect(splitLogits.value.scalars.map(\.bitPattern) == logits.scalars.map(\.bitPattern))
+        #expect(model.network.output(features).value.scalars.map(\.bitPattern) == logits.scalars.map(\.bitPattern))
     }
 }
