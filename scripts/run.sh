@@ -8,10 +8,14 @@
 #   → one table of test accuracy on the real held-out split.
 #
 # Longer, better runs: CLASSIFIER_EPOCHS=15 GAN_EPOCHS=30 FINETUNE_EPOCHS=5 scripts/run.sh
+# Low data: REAL_PER_CLASS=10 scripts/run.sh keeps 10 real training images a class (the same 2,000
+# test images), trains everything on those, and names its folders mnist-pc10-*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CLASSIFIER_EPOCHS=${CLASSIFIER_EPOCHS:-4}
+REAL_PER_CLASS=${REAL_PER_CLASS:-}
+# A hundred images make an epoch of two batches: low-data runs take more of them.
+CLASSIFIER_EPOCHS=${CLASSIFIER_EPOCHS:-$([ -n "$REAL_PER_CLASS" ] && echo 40 || echo 4)}
 GAN_EPOCHS=${GAN_EPOCHS:-10}
 PPO_ITERATIONS=${PPO_ITERATIONS:-0}
 PER_CLASS=${PER_CLASS:-1000}
@@ -23,35 +27,46 @@ swift build -c release --product reptile
 reptile=".build/release/reptile"
 step() { printf '\n== %s\n' "$*"; }
 
-step "ingest the bundled MNIST sample"
-"$reptile" ingest image datasets/samples/mnist --name mnist-sample --test-fraction 0.2 --seed "$SEED" --force
+name=mnist-sample
+subset=()
+if [ -n "$REAL_PER_CLASS" ]; then
+    name="mnist-pc$REAL_PER_CLASS"
+    subset=(--per-class "$REAL_PER_CLASS")
+fi
+dataset="datasets/$name"
+out="outputs/$name"
+
+step "ingest the bundled MNIST sample${REAL_PER_CLASS:+ ($REAL_PER_CLASS training images a class)}"
+"$reptile" ingest image datasets/samples/mnist --name "$name" --test-fraction 0.2 "${subset[@]}" --seed "$SEED" --force
 
 step "pretrain the CNN on the real train split ($CLASSIFIER_EPOCHS epochs at most)"
-"$reptile" pretrain --dataset datasets/mnist-sample --out outputs/mnist-sample-classifier \
+"$reptile" pretrain --dataset "$dataset" --out "$out"-classifier \
     --epochs "$CLASSIFIER_EPOCHS" --seed "$SEED" --force
 
 step "train the conditional GAN ($GAN_EPOCHS epochs, $PPO_ITERATIONS PPO iterations)"
 ppo=()
 if [ "$PPO_ITERATIONS" -gt 0 ]; then
-    ppo=(--ppo-iterations "$PPO_ITERATIONS" --classifier outputs/mnist-sample-classifier/classifier.h5)
+    ppo=(--ppo-iterations "$PPO_ITERATIONS" --classifier "$out"-classifier/classifier.h5)
 fi
-"$reptile" train image --dataset datasets/mnist-sample --out outputs/mnist-sample-gan \
+"$reptile" train image --dataset "$dataset" --out "$out"-gan \
     --epochs "$GAN_EPOCHS" "${ppo[@]}" --seed "$SEED" --force
 
 step "generate $PER_CLASS synthetic images a class"
-"$reptile" generate --run outputs/mnist-sample-gan --per-class "$PER_CLASS" \
-    --classifier outputs/mnist-sample-classifier/classifier.h5 --seed "$SEED" --force
+"$reptile" generate --run "$out"-gan --per-class "$PER_CLASS" \
+    --classifier "$out"-classifier/classifier.h5 --seed "$SEED" --force
 
 step "a fresh CNN on synthetic images only (Classification Accuracy Score)"
-"$reptile" finetune --scratch --train outputs/mnist-sample-gan/synthetic --eval datasets/mnist-sample:test \
-    --out outputs/mnist-sample-cas --epochs "$FINETUNE_EPOCHS" --seed "$SEED" --force
+"$reptile" finetune --scratch --train "$out"-gan/synthetic --eval "$dataset":test \
+    --out "$out"-cas --epochs "$FINETUNE_EPOCHS" --seed "$SEED" --force
 
+# An epoch is one pass over the first source: the real images, or with few of them the synthetic ones.
+sources=(--train "$dataset":train --train "$out"-gan/synthetic)
+if [ -n "$REAL_PER_CLASS" ]; then sources=(--train "$out"-gan/synthetic --train "$dataset":train); fi
 step "the real classifier continued on real + synthetic (half of each batch synthetic)"
-"$reptile" finetune --classifier outputs/mnist-sample-classifier/classifier.h5 \
-    --train datasets/mnist-sample:train --train outputs/mnist-sample-gan/synthetic --mix 0.5 \
-    --eval datasets/mnist-sample:test --out outputs/mnist-sample-real-plus-synthetic \
+"$reptile" finetune --classifier "$out"-classifier/classifier.h5 "${sources[@]}" --mix 0.5 \
+    --eval "$dataset":test --out "$out"-real-plus-synthetic \
     --epochs "$FINETUNE_EPOCHS" --seed "$SEED" --force
 
 step "test accuracy on the 2,000 held-out real images"
-"$reptile" compare real-only=outputs/mnist-sample-classifier synthetic-only=outputs/mnist-sample-cas \
-    real+synthetic=outputs/mnist-sample-real-plus-synthetic
+"$reptile" compare real-only="$out"-classifier synthetic-only="$out"-cas \
+    real+synthetic="$out"-real-plus-synthetic

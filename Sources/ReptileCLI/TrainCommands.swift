@@ -54,6 +54,9 @@ struct TrainImage: ParsableCommand {
     @Option(help: "Adam learning rate of both networks (default 0.0002, β₁ 0.5).")
     var learningRate: Float?
 
+    @Option(help: "Fewest steps in an epoch (default 100): a small dataset repeats its passes over the images, so 100 images still give 100 steps, not one, between checkpoints.")
+    var minEpochSteps: Int?
+
     @Option(help: "Seed of initialisation, data order, noise and augmentation (default 0).")
     var seed: UInt64?
 
@@ -103,6 +106,7 @@ struct TrainImage: ParsableCommand {
             options.epochs = epochs
             options.batchSize = batchSize
             options.learningRate = learningRate
+            options.minimumStepsPerEpoch = minEpochSteps
             options.seed = seed
             options.threads = threads
             options.force = force

@@ -49,11 +49,18 @@ public struct ImageGANRunConfig: Codable, Equatable, Sendable {
     public var diffAugment: Bool
     public var emaDecay: Float
     public var epochs: Int
+    /// Passes over the training images that make one epoch: 1, or more for a small dataset, so an
+    /// epoch is at least `--min-epoch-steps` (default 100) steps (100 images would
+    /// otherwise give one step, one checkpoint and one sample grid per epoch). Nil in runs made
+    /// before it existed, which is 1.
+    public var passesPerEpoch: Int?
     public var batchSize: Int
     public var learningRate: Float
     public var seed: UInt64
     public var threads: Int
     public var ppo: ImagePPOSettings?
+
+    public var trainingPassesPerEpoch: Int { passesPerEpoch ?? 1 }
 
     public var imageShape: ImageShape { ImageShape(height: imageHeight, width: imageWidth, channels: imageChannels) }
 }

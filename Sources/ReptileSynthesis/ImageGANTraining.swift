@@ -26,6 +26,8 @@ public struct ImageGANTrainingOptions: Sendable {
     public var epochs: Int?
     public var batchSize: Int?
     public var learningRate: Float?
+    /// At least this many steps make an epoch (small datasets repeat their passes); nil: the default.
+    public var minimumStepsPerEpoch: Int?
     public var seed: UInt64?
     public var threads: Int?
     public var force = false
@@ -37,6 +39,8 @@ public struct ImageGANTrainingOptions: Sendable {
     public static let defaultBatchSize = 64
     public static let defaultLearningRate: Float = 2e-4
     public static let defaultEMADecay: Float = 0.999
+    /// A small dataset's epoch repeats its passes until it has at least this many steps.
+    public static let defaultMinimumStepsPerEpoch = 100
 
     public init(dataset: String?, out: String) {
         self.dataset = dataset
@@ -206,6 +210,11 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
                                fix: "resume with the same dataset, or start a new run with --force")
         }
         try checkUnchangedOnResume(options, config: config, checkpoint: checkpointPath)
+        if let minimumSteps = options.minimumStepsPerEpoch,
+           passesPerEpoch(minimumSteps: minimumSteps, trainCount: dataset.trainCount, batchSize: config.batchSize) != config.trainingPassesPerEpoch {
+            throw ReptileError(path: checkpointPath, "the run was made with another --min-epoch-steps (\(config.trainingPassesPerEpoch) passes an epoch)",
+                               fix: "resume without --min-epoch-steps, or start a new run with --force")
+        }
         if let epochs = options.epochs {
             guard epochs >= state.completedEpochs else {
                 throw ReptileError(path: checkpointPath, "already holds \(state.completedEpochs) epochs, more than --epochs \(epochs)",
@@ -249,6 +258,8 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
         guard config.batchSize >= 2 else {
             throw ReptileError(path: datasetPath, "has \(dataset.trainCount) training image; the GAN needs at least 2", fix: "ingest more images")
         }
+        config.passesPerEpoch = passesPerEpoch(minimumSteps: options.minimumStepsPerEpoch ?? ImageGANTrainingOptions.defaultMinimumStepsPerEpoch,
+                                               trainCount: dataset.trainCount, batchSize: config.batchSize)
         state = ImageGANState(config: config)
         staging = try StagingFolder(destination: runPath, force: options.force)
     }
@@ -280,8 +291,9 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
 
     let reader = try ShardBatchReader(folder: dataset.folder, split: "train", batchSize: config.batchSize, shuffle: true,
                                       seed: config.seed, scale: ImageScaling.readerScale, offset: ImageScaling.readerOffset)
-    for _ in 0..<state.completedEpochs { reader.startEpoch() }
-    let stepsPerEpoch = dataset.trainCount / config.batchSize
+    let passesPerEpoch = config.trainingPassesPerEpoch
+    for _ in 0..<(state.completedEpochs * passesPerEpoch) { reader.startEpoch() }
+    let stepsPerEpoch = dataset.trainCount / config.batchSize * passesPerEpoch
     let remainingEpochs = max(0, config.epochs - state.completedEpochs)
     let progress = ProgressBar("training", total: remainingEpochs * stepsPerEpoch, unit: "steps",
                                enabled: options.showProgress && ProgressBar.terminalAttached)
@@ -292,14 +304,16 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
         let epoch = state.completedEpochs + 1
         let started = Date()
         var totals = EpochTotals()
-        while try reader.next(into: &batch) {
-            guard batch.count == config.batchSize else { continue }  // a short last batch would skew batch-norm
-            let images = channelsFirst(batch.images, count: batch.count, height: shape.height, width: shape.width, channels: shape.channels)
-            totals.add(adversarialStep(state, realImages: images, realLabels: batch.labels.map { Int($0) },
-                                       diffAugment: config.diffAugment, emaDecay: config.emaDecay))
-            progress.advance()
+        for _ in 0..<passesPerEpoch {
+            while try reader.next(into: &batch) {
+                guard batch.count == config.batchSize else { continue }  // a short last batch would skew batch-norm
+                let images = channelsFirst(batch.images, count: batch.count, height: shape.height, width: shape.width, channels: shape.channels)
+                totals.add(adversarialStep(state, realImages: images, realLabels: batch.labels.map { Int($0) },
+                                           diffAugment: config.diffAugment, emaDecay: config.emaDecay))
+                progress.advance()
+            }
+            reader.startEpoch()
         }
-        reader.startEpoch()
         state.completedEpochs = epoch
         let seconds = Date().timeIntervalSince(started)
         lastMetrics = [
@@ -349,6 +363,12 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
                                   ppoIterations: state.completedPPOIterations, diffAugment: config.diffAugment, lastMetrics: lastMetrics)
 }
 
+/// Whole passes over the training images (full batches only) that give at least `minimumSteps` steps.
+func passesPerEpoch(minimumSteps: Int, trainCount: Int, batchSize: Int) -> Int {
+    let stepsPerPass = max(1, trainCount / batchSize)
+    return max(1, (minimumSteps + stepsPerPass - 1) / stepsPerPass)
+}
+
 /// Options that fix the networks or the data order cannot change when resuming.
 private func checkUnchangedOnResume(_ options: ImageGANTrainingOptions, config: ImageGANRunConfig, checkpoint: String) throws {
     var changed: [String] = []
@@ -373,6 +393,7 @@ private func validate(_ options: ImageGANTrainingOptions) throws {
     if let batch = options.batchSize, batch < 2 { throw ReptileError("--batch-size must be at least 2", fix: "use e.g. 64") }
     if let rate = options.learningRate, !(rate > 0) { throw ReptileError("--learning-rate must be positive", fix: "use e.g. 0.0002") }
     if let decay = options.emaDecay, !(decay >= 0 && decay < 1) { throw ReptileError("--ema-decay must be in [0, 1)", fix: "use e.g. 0.999") }
+    if let steps = options.minimumStepsPerEpoch, steps < 1 { throw ReptileError("--min-epoch-steps must be at least 1", fix: "use e.g. 100") }
     if let threads = options.threads, threads < 1 { throw ReptileError("--threads must be at least 1", fix: "use e.g. 2") }
 }
 

@@ -18,8 +18,10 @@ import Testing
         return parent.appendingPathComponent("datasets/m")
     }
 
+    /// Small runs: an epoch is one pass (5 steps) unless the arguments say otherwise.
     static func train(_ arguments: [String]) throws -> Support.Result {
-        try Support.reptile(["train", "image", "--batch-size", "20", "--threads", "1"] + arguments)
+        let onePassEpochs = arguments.contains("--min-epoch-steps") || arguments.contains("--resume") ? [] : ["--min-epoch-steps", "1"]
+        return try Support.reptile(["train", "image", "--batch-size", "20", "--threads", "1"] + onePassEpochs + arguments)
     }
 
     /// One trained epoch, then one PPO iteration with a classifier checkpoint: the run that the
@@ -128,7 +130,8 @@ import Testing
         defer { Support.remove(parent) }
         let dataset = try Self.ingestSample(into: parent)
         let whole = parent.appendingPathComponent("whole"), killed = parent.appendingPathComponent("killed")
-        let common = ["--dataset", dataset.path, "--epochs", "2", "--seed", "7", "--diff-augment", "on"]
+        // Two passes over the 100 images (5 steps each) an epoch: resuming replays whole epochs of passes.
+        let common = ["--dataset", dataset.path, "--epochs", "2", "--seed", "7", "--diff-augment", "on", "--min-epoch-steps", "8"]
         let uninterrupted = try Self.train(common + ["--out", whole.path])
         try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
 
@@ -156,6 +159,7 @@ import Testing
         }
         #expect(try losses(killed) == losses(whole))
         #expect(try losses(whole).count == 2)
+        #expect(try losses(whole).last?.contains("\"step\":20") == true)
         #expect(FileManager.default.fileExists(atPath: killed.appendingPathComponent("samples/epoch-0002.png").path))
     }
 
