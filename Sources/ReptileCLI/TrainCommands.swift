@@ -54,6 +54,9 @@ struct TrainImage: ParsableCommand {
     @Option(help: "Adam learning rate of both networks (default 0.0002, β₁ 0.5).")
     var learningRate: Float?
 
+    @Option(help: "λ of the mode-seeking term (MSGAN, Mao et al. 2019) in the generator's loss: pairs of images of one class should differ as much as their noise does (default 0, off).")
+    var modeSeeking: Float?
+
     @Option(help: "Fewest steps in an epoch (default 100): a small dataset repeats its passes over the images, so 100 images still give 100 steps, not one, between checkpoints.")
     var minEpochSteps: Int?
 
@@ -107,6 +110,7 @@ struct TrainImage: ParsableCommand {
             options.batchSize = batchSize
             options.learningRate = learningRate
             options.minimumStepsPerEpoch = minEpochSteps
+            options.modeSeekingWeight = modeSeeking
             options.seed = seed
             options.threads = threads
             options.force = force

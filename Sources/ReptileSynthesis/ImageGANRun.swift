@@ -54,6 +54,8 @@ public struct ImageGANRunConfig: Codable, Equatable, Sendable {
     /// otherwise give one step, one checkpoint and one sample grid per epoch). Nil in runs made
     /// before it existed, which is 1.
     public var passesPerEpoch: Int?
+    /// λ of MSGAN's mode-seeking term in the generator's loss (`--mode-seeking`); nil or 0: off.
+    public var modeSeekingWeight: Float?
     public var batchSize: Int
     public var learningRate: Float
     public var seed: UInt64

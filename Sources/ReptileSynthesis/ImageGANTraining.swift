@@ -28,6 +28,8 @@ public struct ImageGANTrainingOptions: Sendable {
     public var learningRate: Float?
     /// At least this many steps make an epoch (small datasets repeat their passes); nil: the default.
     public var minimumStepsPerEpoch: Int?
+    /// λ of the mode-seeking term (MSGAN); nil: 0, off.
+    public var modeSeekingWeight: Float?
     public var seed: UInt64?
     public var threads: Int?
     public var force = false
@@ -94,7 +96,12 @@ func adversarialStep(_ state: ImageGANState, realImages: Tensor, realLabels: [In
     let classCount = state.config.architecture.classCount
     let usesClassLoss = state.config.architecture.discriminatorHead == .acgan
     let noise = Tensor(normalShape: [batch, state.config.architecture.noiseSize], random: &state.noiseRandom)
-    let fakeLabels = (0..<batch).map { _ in state.noiseRandom.nextIndex(below: classCount) }
+    let modeSeekingWeight = state.config.modeSeekingWeight ?? 0
+    var fakeLabels = (0..<(modeSeekingWeight > 0 ? batch / 2 : batch)).map { _ in state.noiseRandom.nextIndex(below: classCount) }
+    if modeSeekingWeight > 0 {
+        // Pairs (i, i + B/2) share a class and differ in noise only: what the mode-seeking term compares.
+        fakeLabels += fakeLabels
+    }
     let fakeImages = state.generator(noise: noise, labels: fakeLabels)
     let ones = Tensor(shape: [batch, 1], repeating: 1), zeros = Tensor(zeros: [batch, 1])
 
@@ -125,6 +132,9 @@ func adversarialStep(_ state: ImageGANState, realImages: Tensor, realLabels: [In
     let judged = state.discriminator(augmented(fakeImages), labels: fakeLabels)
     var generatorLoss = binaryCrossEntropyWithLogits(logits: judged.realLogits, targets: ones)
     if usesClassLoss { generatorLoss = generatorLoss + crossEntropy(logits: judged.classLogits, labels: fakeLabels) }
+    if modeSeekingWeight > 0 {
+        generatorLoss = generatorLoss + scale(modeSeekingLoss(outputs: fakeImages, noise: noise), by: modeSeekingWeight)
+    }
     generatorLoss.backward()
     state.discriminator.setParametersRequireGradient(true)
     state.generatorOptimizer.step()
@@ -258,6 +268,7 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
         guard config.batchSize >= 2 else {
             throw ReptileError(path: datasetPath, "has \(dataset.trainCount) training image; the GAN needs at least 2", fix: "ingest more images")
         }
+        config.modeSeekingWeight = options.modeSeekingWeight
         config.passesPerEpoch = passesPerEpoch(minimumSteps: options.minimumStepsPerEpoch ?? ImageGANTrainingOptions.defaultMinimumStepsPerEpoch,
                                                trainCount: dataset.trainCount, batchSize: config.batchSize)
         state = ImageGANState(config: config)
@@ -377,6 +388,7 @@ private func checkUnchangedOnResume(_ options: ImageGANTrainingOptions, config: 
     if let seed = options.seed, seed != config.seed { changed.append("--seed") }
     if let batch = options.batchSize, batch != config.batchSize { changed.append("--batch-size") }
     if let rate = options.learningRate, rate != config.learningRate { changed.append("--learning-rate") }
+    if let weight = options.modeSeekingWeight, weight != (config.modeSeekingWeight ?? 0) { changed.append("--mode-seeking") }
     if let decay = options.emaDecay, decay != config.emaDecay { changed.append("--ema-decay") }
     if let augment = options.diffAugment, augment != .auto, (augment == .on) != config.diffAugment { changed.append("--diff-augment") }
     guard changed.isEmpty else {
@@ -393,6 +405,7 @@ private func validate(_ options: ImageGANTrainingOptions) throws {
     if let batch = options.batchSize, batch < 2 { throw ReptileError("--batch-size must be at least 2", fix: "use e.g. 64") }
     if let rate = options.learningRate, !(rate > 0) { throw ReptileError("--learning-rate must be positive", fix: "use e.g. 0.0002") }
     if let decay = options.emaDecay, !(decay >= 0 && decay < 1) { throw ReptileError("--ema-decay must be in [0, 1)", fix: "use e.g. 0.999") }
+    if let weight = options.modeSeekingWeight, !(weight >= 0) { throw ReptileError("--mode-seeking must not be negative", fix: "use e.g. 1, or 0 for off") }
     if let steps = options.minimumStepsPerEpoch, steps < 1 { throw ReptileError("--min-epoch-steps must be at least 1", fix: "use e.g. 100") }
     if let threads = options.threads, threads < 1 { throw ReptileError("--threads must be at least 1", fix: "use e.g. 2") }
 }

@@ -145,4 +145,24 @@ import Testing
         #expect(abs(binaryCrossEntropyWithLogits(logits: uniform, targets: Tensor(shape: [2, 4], repeating: 1))
             .value.scalarValue - logf(2)) < 1e-6)
     }
+
+    /// MSGAN's regulariser: the value by hand on a tiny batch, and its gradient by finite differences
+    /// (pairs whose elements differ by much more than the step, so |·| stays differentiable there).
+    @Test func modeSeekingLoss() {
+        // Pairs (row 0, row 2) and (row 1, row 3): mean|x₁ − x₂| = (1 + 3 + 2 + 2) / 4 = 2,
+        // mean|z₁ − z₂| = (2 + 2) / 2 = 2, so the loss is 1 / (1 + ε).
+        let outputs = Variable(Tensor(shape: [4, 2], values: [1, 0, 2, 2, 0, 3, 0, 4]))
+        let noise = Tensor(shape: [4, 1], values: [0, 1, 2, -1])
+        #expect(abs(ReptileEngine.modeSeekingLoss(outputs: outputs, noise: noise).value.scalarValue - 1 / (1 + 1e-5)) < 1e-6)
+
+        var random = SeededRandom(seed: 12)
+        let spread = Tensor(normalShape: [6, 3], random: &random)
+        let images = randomVariable([6, 2, 3], seed: 13)
+        // Keep every paired difference at least 0.2 away from zero.
+        for index in 0..<18 {
+            let first = images.value[flatIndex: index], second = images.value[flatIndex: index + 18]
+            if abs(first - second) < 0.2 { images.value[flatIndex: index + 18] = first + (index % 2 == 0 ? 0.5 : -0.5) }
+        }
+        expectGradientsMatch(gradientCheck([images], stepSize: 1e-2) { ReptileEngine.modeSeekingLoss(outputs: $0[0], noise: spread) })
+    }
 }

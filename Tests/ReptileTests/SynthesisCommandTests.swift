@@ -130,8 +130,10 @@ import Testing
         defer { Support.remove(parent) }
         let dataset = try Self.ingestSample(into: parent)
         let whole = parent.appendingPathComponent("whole"), killed = parent.appendingPathComponent("killed")
-        // Two passes over the 100 images (5 steps each) an epoch: resuming replays whole epochs of passes.
-        let common = ["--dataset", dataset.path, "--epochs", "2", "--seed", "7", "--diff-augment", "on", "--min-epoch-steps", "8"]
+        // Two passes over the 100 images (5 steps each) an epoch: resuming replays whole epochs of
+        // passes. The mode-seeking term is on, so its paired classes are part of what must replay.
+        let common = ["--dataset", dataset.path, "--epochs", "2", "--seed", "7", "--diff-augment", "on", "--min-epoch-steps", "8",
+                      "--mode-seeking", "1"]
         let uninterrupted = try Self.train(common + ["--out", whole.path])
         try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
 
