@@ -36,6 +36,23 @@ struct ConvolutionGeometry: Equatable {
     }
 }
 
+/// Images per pass of a convolution: as many as keep the column block [C·KH·KW, n·L] near
+/// `targetEntries` floats (4 MB: in L3 while it is written, packed and read back, and still wide
+/// GEMMs for OpenBLAS's threads), at least one, and split evenly (64 as 4 × 16, not 3 × 20 + 4).
+func imagesPerChunk(batch: Int, columnEntriesPerImage: Int,
+                    targetEntries: Int = ConvolutionChunking.columnBlockEntries) -> Int {
+    guard batch > 0 else { return 1 }
+    let largest = max(1, min(batch, targetEntries / max(columnEntriesPerImage, 1)))
+    let chunks = (batch + largest - 1) / largest
+    return (batch + chunks - 1) / chunks
+}
+
+enum ConvolutionChunking {
+    /// The column-block size convolutions aim for; a test makes it tiny to run the several-chunk
+    /// path on small inputs.
+    @TaskLocal static var columnBlockEntries = 1 << 18
+}
+
 /// Fills `columns` [C·KH·KW, B·L] from `images` [B, C, H, W].
 ///
 /// Each source plane is first copied into a zero-bordered scratch plane, so the gather below has
@@ -60,7 +77,7 @@ func imageToColumns(_ images: UnsafePointer<Float>, batch: Int, geometry g: Conv
             let source = images + (image * channels + channel) * imageArea
             for y in 0..<height {
                 let from = source + y * width, to = interior + y * paddedWidth
-                for x in 0..<width { to[x] = from[x] }
+                copyShortRow(from, to: to, count: width)
             }
             var row = channel * kernelHeight * kernelWidth
             for ky in 0..<kernelHeight {
@@ -69,8 +86,9 @@ func imageToColumns(_ images: UnsafePointer<Float>, batch: Int, geometry g: Conv
                     var sourceRow = padded + ky * paddedWidth + kx
                     for _ in 0..<outputHeight {
                         if strideWidth == 1 {
-                            // Rows are short (7 to 28 values): an inline loop beats a memmove call.
-                            for ox in 0..<outputWidth { destination[ox] = sourceRow[ox] }
+                            // Rows are short (7 to 28 values): an inline copy beats a memmove call
+                            // (which the compiler makes of a plain copy loop).
+                            copyShortRow(sourceRow, to: destination, count: outputWidth)
                         } else if strideWidth == 2 {
                             // A constant stride lets the compiler vectorise the gather as shuffles.
                             for ox in 0..<outputWidth { destination[ox] = sourceRow[ox &* 2] }
@@ -145,5 +163,33 @@ func swapLeadingAxes(_ source: UnsafePointer<Float>, outer: Int, middle: Int, in
             (destination + (middleIndex * outer + outerIndex) * inner)
                 .update(from: source + (outerIndex * middle + middleIndex) * inner, count: inner)
         }
+    }
+}
+
+/// destination[0..<count] = source[0..<count] in 8-wide vector moves, inline: the rows im2col
+/// copies are 7 to 28 values long, and as a loop (or `update(from:)`) each became a call to
+/// memmove, 15 % of W4's step time.
+@inline(__always)
+func copyShortRow(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
+    let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(destination)
+    var offset = 0
+    let end = count * MemoryLayout<Float>.stride
+    while offset + 32 <= end {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self), toByteOffset: offset,
+                      as: SIMD8<Float>.self)
+        offset += 32
+    }
+    if offset + 16 <= end {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self), toByteOffset: offset,
+                      as: SIMD4<Float>.self)
+        offset += 16
+    }
+    if offset + 8 <= end {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset, as: SIMD2<Float>.self), toByteOffset: offset,
+                      as: SIMD2<Float>.self)
+        offset += 8
+    }
+    if offset < end {
+        to.storeBytes(of: from.load(fromByteOffset: offset, as: Float.self), toByteOffset: offset, as: Float.self)
     }
 }
