@@ -27,63 +27,90 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
         precondition(bias.shape == [outputChannels], "convolution: bias \(bias.shape) should be [\(outputChannels)]")
     }
     let positions = g.outputPositions
-    // A few images at a time: the column block of a whole batch (115 MB for W4's second
-    // convolution) would stream through memory three times per step; a chunk stays in cache
-    // while im2col writes it, the GEMM packs it and col2im reads it back.
-    let chunk = imagesPerChunk(batch: batch, columnEntriesPerImage: g.columnRows * positions)
+    // Each worker takes a contiguous share of the batch (runWorkers), and goes through it a few
+    // images at a time: the column block of a whole batch (115 MB for W4's second convolution)
+    // would stream through memory three times per step, a chunk stays in cache while im2col
+    // writes it, the GEMM packs it and col2im reads it back.
+    let workers = max(1, min(BLAS.threadCount, batch))
+    // Read here: a task-local is not visible on the workers' threads.
+    let target = ConvolutionChunking.columnBlockEntries, entriesPerImage = g.columnRows * positions
+    let chunk = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+    let columnBlockSize = g.columnRows * chunk * positions, productBlockSize = outputChannels * chunk * positions
+    let workerScratchSize = columnBlockSize + productBlockSize
     let outputShape = input.shape.count == 3
         ? [batch, outputChannels, g.outputWidth] : [batch, outputChannels, g.outputHeight, g.outputWidth]
     var output = Tensor(uninitializedShape: outputShape)
     do {
-        var columns = Tensor(uninitializedShape: [g.columnRows, chunk * positions])
-        var channelMajor = Tensor(uninitializedShape: [outputChannels, chunk * positions])
+        var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
         let x = input.value.readPointer, w = weight.value.readPointer, y = output.mutablePointer
-        let columnBlock = columns.mutablePointer, productBlock = channelMajor.mutablePointer
-        let biasValues = bias?.value.readPointer
-        for first in stride(from: 0, to: batch, by: chunk) {
-            let count = min(chunk, batch - first)
-            imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
-            // [O, n·L] = W [O, C·K·K] · columns [C·K·K, n·L]
-            matrixMultiply(w, columnBlock, into: productBlock,
-                           rows: outputChannels, columns: count * positions, inner: g.columnRows)
-            // The permute to [n, O, L] adds the bias as it copies: one pass over the output instead of two.
-            channelMajorToBatchMajor(productBlock, channels: outputChannels, batch: count, positions: positions,
-                                     addingBias: biasValues, into: y + first * outputChannels * positions)
+        let scratchBase = scratch.mutablePointer, biasValues = bias?.value.readPointer
+        runWorkers(workers) { worker in
+            let columnBlock = scratchBase + worker * workerScratchSize, productBlock = columnBlock + columnBlockSize
+            let images = workerRange(worker, of: workers, count: batch)
+            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+                let count = min(step, images.upperBound - first)
+                imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
+                // [O, n·L] = W [O, C·K·K] · columns [C·K·K, n·L]
+                matrixMultiply(w, columnBlock, into: productBlock,
+                               rows: outputChannels, columns: count * positions, inner: g.columnRows)
+                // The permute to [n, O, L] adds the bias as it copies: one pass over the output instead of two.
+                channelMajorToBatchMajor(productBlock, channels: outputChannels, batch: count, positions: positions,
+                                         addingBias: biasValues, into: y + first * outputChannels * positions)
+            }
         }
     }
 
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     return Variable(output, parents: parents) { result in
         let dy = result.gradient!.readPointer, x = input.value.readPointer, w = weight.value.readPointer
-        var columns = Tensor(uninitializedShape: [g.columnRows, chunk * positions])
-        var channelMajor = Tensor(uninitializedShape: [outputChannels, chunk * positions])
-        let columnBlock = columns.mutablePointer, gradientBlock = channelMajor.mutablePointer
+        var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
+        let scratchBase = scratch.mutablePointer
         let weightGradient = weight.requiresGradient ? weight.gradientForAccumulation() : nil
         let biasGradient = bias.flatMap { $0.requiresGradient ? $0.gradientForAccumulation() : nil }
         let inputGradient = input.requiresGradient ? input.gradientForAccumulation() : nil
-        for first in stride(from: 0, to: batch, by: chunk) {
-            let count = min(chunk, batch - first), columnCount = count * positions
-            // dY [n, O, L] → [O, n·L]
-            swapLeadingAxes(dy + first * outputChannels * positions, outer: count, middle: outputChannels, inner: positions,
-                            into: gradientBlock)
-            if let weightGradient {
-                // The columns again (cheaper in cache than keeping the whole batch's from the forward).
-                imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
-                // dW [O, C·K·K] += dY [O, n·L] · columnsᵀ
-                matrixMultiply(gradientBlock, columnBlock, transposeB: true, into: weightGradient,
-                               rows: outputChannels, columns: g.columnRows, inner: columnCount, beta: 1)
-            }
-            if let biasGradient {
-                // Each channel's n·L gradients are one contiguous row of the permuted block.
-                for channel in 0..<outputChannels {
-                    biasGradient[channel] += sumOfElements(gradientBlock + channel * columnCount, count: columnCount)
+        // Worker 0 adds into the gradients themselves, the others into zeroed partial sums that
+        // are added afterwards in worker order (the same sums whatever the timing).
+        let weightCount = weight.value.count, partialSize = weightCount + outputChannels
+        var partials = Tensor(zeros: [workers - 1, partialSize])
+        let partialBase = partials.mutablePointer
+        runWorkers(workers) { worker in
+            let columnBlock = scratchBase + worker * workerScratchSize, gradientBlock = columnBlock + columnBlockSize
+            let partial = worker == 0 ? nil : partialBase + (worker - 1) * partialSize
+            let workerWeightGradient = partial ?? weightGradient, workerBiasGradient = partial.map { $0 + weightCount } ?? biasGradient
+            let images = workerRange(worker, of: workers, count: batch)
+            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+                let count = min(step, images.upperBound - first), columnCount = count * positions
+                // dY [n, O, L] → [O, n·L]
+                swapLeadingAxes(dy + first * outputChannels * positions, outer: count, middle: outputChannels,
+                                inner: positions, into: gradientBlock)
+                if weightGradient != nil, let workerWeightGradient {
+                    // The columns again (cheaper in cache than keeping the whole batch's from the forward).
+                    imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
+                    // dW [O, C·K·K] += dY [O, n·L] · columnsᵀ
+                    matrixMultiply(gradientBlock, columnBlock, transposeB: true, into: workerWeightGradient,
+                                   rows: outputChannels, columns: g.columnRows, inner: columnCount, beta: 1)
+                }
+                if biasGradient != nil, let workerBiasGradient {
+                    // Each channel's n·L gradients are one contiguous row of the permuted block.
+                    for channel in 0..<outputChannels {
+                        workerBiasGradient[channel] += sumOfElements(gradientBlock + channel * columnCount, count: columnCount)
+                    }
+                }
+                if let inputGradient {
+                    // dColumns [C·K·K, n·L] = Wᵀ · dY, then scattered back onto the images.
+                    matrixMultiply(w, transposeA: true, gradientBlock, into: columnBlock,
+                                   rows: g.columnRows, columns: columnCount, inner: outputChannels)
+                    addColumnsToImage(columnBlock, batch: count, geometry: g, into: inputGradient + first * g.imageSize)
                 }
             }
-            if let inputGradient {
-                // dColumns [C·K·K, n·L] = Wᵀ · dY, then scattered back onto the images.
-                matrixMultiply(w, transposeA: true, gradientBlock, into: columnBlock,
-                               rows: g.columnRows, columns: columnCount, inner: outputChannels)
-                addColumnsToImage(columnBlock, batch: count, geometry: g, into: inputGradient + first * g.imageSize)
+        }
+        for worker in 1..<max(workers, 1) {
+            let partial = partialBase + (worker - 1) * partialSize
+            if let weightGradient { for index in 0..<weightCount { weightGradient[index] += partial[index] } }
+            if let biasGradient {
+                for channel in 0..<outputChannels { biasGradient[channel] += partial[weightCount + channel] }
             }
         }
     }

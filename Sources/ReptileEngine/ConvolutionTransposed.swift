@@ -27,68 +27,90 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
     }
     let positions = height * width, outputPlane = outputHeight * outputWidth
     let inputImageSize = inputChannels * positions, outputImageSize = outputChannels * outputPlane
-    // A few images at a time, so the column block stays in cache (see `convolution`).
-    let chunk = imagesPerChunk(batch: batch, columnEntriesPerImage: geometry.columnRows * positions)
+    // Workers and chunks of images as in `convolution`.
+    let workers = max(1, min(BLAS.threadCount, batch))
+    let target = ConvolutionChunking.columnBlockEntries, entriesPerImage = geometry.columnRows * positions
+    let chunk = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+    let inputBlockSize = inputChannels * chunk * positions, columnBlockSize = geometry.columnRows * chunk * positions
+    let workerScratchSize = inputBlockSize + columnBlockSize
     var output = Tensor(uninitializedShape: [batch, outputChannels, outputHeight, outputWidth])
     do {
-        var inputChannelMajor = Tensor(uninitializedShape: [inputChannels, chunk * positions])
-        var columns = Tensor(uninitializedShape: [geometry.columnRows, chunk * positions])
+        var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
         let x = input.value.readPointer, w = weight.value.readPointer, y = output.mutablePointer
-        let inputBlock = inputChannelMajor.mutablePointer, columnBlock = columns.mutablePointer
-        let biasValues = bias?.value.readPointer
-        for first in Swift.stride(from: 0, to: batch, by: chunk) {
-            let count = min(chunk, batch - first)
-            // x [n, C, H·W] → [C, n·H·W]
-            swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions, into: inputBlock)
-            // columns [O·K·K, n·H·W] = Wᵀ (W viewed as [C, O·K·K]) · x
-            matrixMultiply(w, transposeA: true, inputBlock, into: columnBlock,
-                           rows: geometry.columnRows, columns: count * positions, inner: inputChannels)
-            // Start from the bias (or zero) and let col2im add onto it: one pass over the output fewer.
-            let images = y + first * outputImageSize
-            for image in 0..<count {
-                for channel in 0..<outputChannels {
-                    (images + (image * outputChannels + channel) * outputPlane)
-                        .update(repeating: biasValues?[channel] ?? 0, count: outputPlane)
+        let scratchBase = scratch.mutablePointer, biasValues = bias?.value.readPointer
+        runWorkers(workers) { worker in
+            let inputBlock = scratchBase + worker * workerScratchSize, columnBlock = inputBlock + inputBlockSize
+            let images = workerRange(worker, of: workers, count: batch)
+            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+                let count = min(step, images.upperBound - first)
+                // x [n, C, H·W] → [C, n·H·W]
+                swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions, into: inputBlock)
+                // columns [O·K·K, n·H·W] = Wᵀ (W viewed as [C, O·K·K]) · x
+                matrixMultiply(w, transposeA: true, inputBlock, into: columnBlock,
+                               rows: geometry.columnRows, columns: count * positions, inner: inputChannels)
+                // Start from the bias (or zero) and let col2im add onto it: one pass over the output fewer.
+                let images = y + first * outputImageSize
+                for image in 0..<count {
+                    for channel in 0..<outputChannels {
+                        (images + (image * outputChannels + channel) * outputPlane)
+                            .update(repeating: biasValues?[channel] ?? 0, count: outputPlane)
+                    }
                 }
+                addColumnsToImage(columnBlock, batch: count, geometry: geometry, into: images)
             }
-            addColumnsToImage(columnBlock, batch: count, geometry: geometry, into: images)
         }
     }
 
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     return Variable(output, parents: parents) { result in
         let dy = result.gradient!.readPointer, x = input.value.readPointer, w = weight.value.readPointer
-        var inputChannelMajor = Tensor(uninitializedShape: [inputChannels, chunk * positions])
-        var columns = Tensor(uninitializedShape: [geometry.columnRows, chunk * positions])
-        let inputBlock = inputChannelMajor.mutablePointer, columnBlock = columns.mutablePointer
+        var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
+        let scratchBase = scratch.mutablePointer
         let weightGradient = weight.requiresGradient ? weight.gradientForAccumulation() : nil
         let inputGradient = input.requiresGradient ? input.gradientForAccumulation() : nil
         if let bias, bias.requiresGradient {
             addChannelSums(dy, to: bias.gradientForAccumulation(), batch: batch, channels: outputChannels, positions: outputPlane)
         }
-        for first in Swift.stride(from: 0, to: batch, by: chunk) {
-            let count = min(chunk, batch - first), columnCount = count * positions
-            // dColumns = im2col(dY) of this chunk.
-            imageToColumns(dy + first * outputImageSize, batch: count, geometry: geometry, into: columnBlock)
-            if let weightGradient {
-                // dW [C, O·K·K] += x [C, n·H·W] · dColumnsᵀ
-                swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions,
-                                into: inputBlock)
-                matrixMultiply(inputBlock, columnBlock, transposeB: true, into: weightGradient,
-                               rows: inputChannels, columns: geometry.columnRows, inner: columnCount, beta: 1)
-            }
-            if let inputGradient {
-                // dx [C, n·H·W] = W [C, O·K·K] · dColumns, then back to [n, C, H, W].
-                matrixMultiply(w, columnBlock, into: inputBlock, rows: inputChannels, columns: columnCount,
-                               inner: geometry.columnRows)
-                let images = inputGradient + first * inputImageSize
-                for image in 0..<count {
-                    for channel in 0..<inputChannels {
-                        let from = inputBlock + (channel * count + image) * positions
-                        let to = images + (image * inputChannels + channel) * positions
-                        for index in 0..<positions { to[index] += from[index] }
+        // Worker 0 adds into the weight gradient, the others into zeroed partial sums added in worker order.
+        let weightCount = weight.value.count
+        var partials = Tensor(zeros: [weightGradient == nil ? 0 : workers - 1, weightCount])
+        let partialBase = partials.mutablePointer
+        runWorkers(workers) { worker in
+            let inputBlock = scratchBase + worker * workerScratchSize, columnBlock = inputBlock + inputBlockSize
+            let workerWeightGradient = worker == 0 ? weightGradient : partialBase + (worker - 1) * weightCount
+            let images = workerRange(worker, of: workers, count: batch)
+            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+                let count = min(step, images.upperBound - first), columnCount = count * positions
+                // dColumns = im2col(dY) of this chunk.
+                imageToColumns(dy + first * outputImageSize, batch: count, geometry: geometry, into: columnBlock)
+                if weightGradient != nil, let workerWeightGradient {
+                    // dW [C, O·K·K] += x [C, n·H·W] · dColumnsᵀ
+                    swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions,
+                                    into: inputBlock)
+                    matrixMultiply(inputBlock, columnBlock, transposeB: true, into: workerWeightGradient,
+                                   rows: inputChannels, columns: geometry.columnRows, inner: columnCount, beta: 1)
+                }
+                if let inputGradient {
+                    // dx [C, n·H·W] = W [C, O·K·K] · dColumns, then back to [n, C, H, W].
+                    matrixMultiply(w, columnBlock, into: inputBlock, rows: inputChannels, columns: columnCount,
+                                   inner: geometry.columnRows)
+                    let images = inputGradient + first * inputImageSize
+                    for image in 0..<count {
+                        for channel in 0..<inputChannels {
+                            let from = inputBlock + (channel * count + image) * positions
+                            let to = images + (image * inputChannels + channel) * positions
+                            for index in 0..<positions { to[index] += from[index] }
+                        }
                     }
                 }
+            }
+        }
+        if let weightGradient {
+            for worker in 1..<max(workers, 1) {
+                let partial = partialBase + (worker - 1) * weightCount
+                for index in 0..<weightCount { weightGradient[index] += partial[index] }
             }
         }
     }

@@ -37,14 +37,19 @@ struct ConvolutionGeometry: Equatable {
 }
 
 /// Images per pass of a convolution: as many as keep the column block [C·KH·KW, n·L] near
-/// `targetEntries` floats (4 MB: in L3 while it is written, packed and read back, and still wide
-/// GEMMs for OpenBLAS's threads), at least one, and split evenly (64 as 4 × 16, not 3 × 20 + 4).
+/// `targetEntries` floats (1 MB: in a core's L2 while it is written, packed and read back), at least one, and split evenly (64 as 4 × 16, not 3 × 20 + 4).
 func imagesPerChunk(batch: Int, columnEntriesPerImage: Int,
                     targetEntries: Int = ConvolutionChunking.columnBlockEntries) -> Int {
     guard batch > 0 else { return 1 }
-    let largest = max(1, min(batch, targetEntries / max(columnEntriesPerImage, 1)))
+    let largest = largestChunk(batch: batch, columnEntriesPerImage: columnEntriesPerImage, targetEntries: targetEntries)
     let chunks = (batch + largest - 1) / largest
     return (batch + chunks - 1) / chunks
+}
+
+/// The most images `imagesPerChunk` gives for this batch or any smaller one: what scratch blocks are sized for.
+func largestChunk(batch: Int, columnEntriesPerImage: Int,
+                  targetEntries: Int = ConvolutionChunking.columnBlockEntries) -> Int {
+    max(1, min(batch, targetEntries / max(columnEntriesPerImage, 1)))
 }
 
 enum ConvolutionChunking {

@@ -138,7 +138,8 @@ import Testing
     }
 
     @Test func chunkSizesSplitTheBatchEvenly() {
-        #expect(imagesPerChunk(batch: 64, columnEntriesPerImage: 1024 * 49) == 16)
+        #expect(imagesPerChunk(batch: 64, columnEntriesPerImage: 1024 * 49, targetEntries: 1 << 20) == 16)
+        #expect(largestChunk(batch: 64, columnEntriesPerImage: 1024 * 49, targetEntries: 1 << 20) == 20)
         #expect(imagesPerChunk(batch: 5, columnEntriesPerImage: 10, targetEntries: 20) == 2)
         #expect(imagesPerChunk(batch: 3, columnEntriesPerImage: 1_000, targetEntries: 1) == 1)
         #expect(imagesPerChunk(batch: 128, columnEntriesPerImage: 16, targetEntries: 1 << 20) == 128)
