@@ -145,6 +145,25 @@ func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
     }
 }
 
+/// Runs `body` over 0..<count split into contiguous ranges, one per engine thread, when each
+/// range gets at least `minimumPerWorker` elements (below that, thread start-up costs more than it
+/// saves: PLATFORM.md §4 measured the break-even near 1M elements for memory-bound loops, 250K for
+/// compute-bound ones); else over the whole range at once. For loops whose elements are
+/// independent, so the split changes no result.
+func forEachRange(count: Int, minimumPerWorker: Int, _ body: (Range<Int>) -> Void) {
+    let workers = workerCount(count: count, minimumPerWorker: minimumPerWorker)
+    if workers == 1 {
+        body(0..<count)
+        return
+    }
+    runWorkers(workers) { worker in body(workerRange(worker, of: workers, count: count)) }
+}
+
+/// The engine threads worth using on `count` items of which each thread should get `minimumPerWorker`.
+func workerCount(count: Int, minimumPerWorker: Int) -> Int {
+    max(1, min(BLAS.threadCount, count / max(minimumPerWorker, 1)))
+}
+
 /// The images of `batch` that worker `worker` of `workers` handles: contiguous, sizes differing by at most one.
 func workerRange(_ worker: Int, of workers: Int, count: Int) -> Range<Int> {
     (worker * count / workers)..<((worker + 1) * count / workers)

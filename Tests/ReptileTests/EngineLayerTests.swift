@@ -236,6 +236,42 @@ import Testing
         expectGradientsMatch(gradientCheck([input], elementsPerInput: 60) { maxPool2d($0[0], kernelSize: 3, stride: 1) })
     }
 
+    /// The 2×2 stride-2 fast path against the definition, with ties (the first maximum in row
+    /// order takes the gradient) and odd sizes (the last row and column are dropped).
+    @Test func maxPoolTwoByTwoMatchesTheDefinition() {
+        var random = SeededRandom(seed: 12)
+        let (batch, channels, height, width) = (2, 3, 7, 5)
+        // Few distinct values, so many windows hold equal maxima.
+        let values = (0..<(batch * channels * height * width)).map { _ in Float(random.nextIndex(below: 4)) }
+        let input = Variable(Tensor(shape: [batch, channels, height, width], values: values), requiresGradient: true)
+        let output = maxPool2d(input, kernelSize: 2)
+        #expect(output.shape == [batch, channels, 3, 2])
+        output.backward(seed: Tensor(shape: output.shape, values: (0..<output.value.count).map { Float($0 + 1) }))
+        var expectedOutput: [Float] = [], expectedGradient = [Float](repeating: 0, count: values.count)
+        for plane in 0..<(batch * channels) { for oy in 0..<3 { for ox in 0..<2 {
+            var best = -Float.infinity, bestIndex = 0
+            for ky in 0..<2 { for kx in 0..<2 {
+                let index = plane * height * width + (2 * oy + ky) * width + 2 * ox + kx
+                if values[index] > best { best = values[index]; bestIndex = index }
+            } }
+            expectedOutput.append(best)
+            expectedGradient[bestIndex] += Float(expectedOutput.count)
+        } } }
+        #expect(output.value.scalars == expectedOutput)
+        #expect(input.gradient!.scalars == expectedGradient)
+    }
+
+    /// ReLU and LeakyReLU store into a fresh gradient and add into an existing one.
+    @Test func pointwiseBackwardAddsWhenTheInputIsUsedTwice() {
+        let x = randomVariable([3, 7], seed: 13)
+        let once = relu(x) + leakyRelu(x, negativeSlope: 0.2)
+        once.backward(seed: Tensor(shape: [3, 7], repeating: 1))
+        for (value, gradient) in zip(x.value.scalars, x.gradient!.scalars) {
+            #expect(gradient == (value > 0 ? 2 : 0.2))
+        }
+        expectGradientsMatch(gradientCheck([x]) { relu($0[0]) * leakyRelu($0[0], negativeSlope: 0.2) })
+    }
+
     @Test func dropoutIsSeededScaledAndCheckable() {
         let x = randomVariable([4, 50], seed: 12)
         var first = SeededRandom(seed: 3), second = SeededRandom(seed: 3)
