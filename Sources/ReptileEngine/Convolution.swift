@@ -33,7 +33,8 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
     // writes it, the GEMM packs it and col2im reads it back.
     let workers = max(1, min(BLAS.threadCount, batch))
     // Read here: a task-local is not visible on the workers' threads.
-    let target = ConvolutionChunking.columnBlockEntries, entriesPerImage = g.columnRows * positions
+    let entriesPerImage = g.columnRows * positions
+    let target = ConvolutionChunking.targetEntries(entriesPerImage: entriesPerImage, positions: positions)
     let chunk = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage, targetEntries: target)
     let columnBlockSize = g.columnRows * chunk * positions, productBlockSize = outputChannels * chunk * positions
     let workerScratchSize = columnBlockSize + productBlockSize

@@ -29,7 +29,8 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
     let inputImageSize = inputChannels * positions, outputImageSize = outputChannels * outputPlane
     // Workers and chunks of images as in `convolution`.
     let workers = max(1, min(BLAS.threadCount, batch))
-    let target = ConvolutionChunking.columnBlockEntries, entriesPerImage = geometry.columnRows * positions
+    let entriesPerImage = geometry.columnRows * positions
+    let target = ConvolutionChunking.targetEntries(entriesPerImage: entriesPerImage, positions: positions)
     let chunk = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage, targetEntries: target)
     let inputBlockSize = inputChannels * chunk * positions, columnBlockSize = geometry.columnRows * chunk * positions
     let workerScratchSize = inputBlockSize + columnBlockSize

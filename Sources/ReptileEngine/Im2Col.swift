@@ -56,6 +56,17 @@ enum ConvolutionChunking {
     /// The column-block size convolutions aim for; a test makes it tiny to run the several-chunk
     /// path on small inputs.
     @TaskLocal static var columnBlockEntries = 1 << 18
+    /// But at least this many GEMM columns (images × output positions) per chunk: OpenBLAS is
+    /// slow on thin products, and layers with few positions (the DCGAN discriminator's 7×7)
+    /// would otherwise get chunks of 5 images, 245 columns.
+    @TaskLocal static var minimumColumns = 512
+
+    /// The column-block target for a layer with `positions` outputs per image. Read it on the
+    /// calling thread: task-locals are not visible on the workers' threads.
+    static func targetEntries(entriesPerImage: Int, positions: Int) -> Int {
+        let minimumImages = (minimumColumns + max(positions, 1) - 1) / max(positions, 1)
+        return max(columnBlockEntries, entriesPerImage * minimumImages)
+    }
 }
 
 /// Fills `columns` [C·KH·KW, B·L] from `images` [B, C, H, W].

@@ -82,13 +82,13 @@ import Testing
     /// Output and every gradient of `operation` over fresh copies of the inputs.
     private func outputAndGradients(_ inputs: [Variable], columnBlockEntries: Int,
                                     _ operation: ([Variable]) -> Variable) -> [[Float]] {
-        ConvolutionChunking.$columnBlockEntries.withValue(columnBlockEntries) {
+        ConvolutionChunking.$minimumColumns.withValue(1) { ConvolutionChunking.$columnBlockEntries.withValue(columnBlockEntries) {
             let copies = inputs.map { Variable(parameter: $0.value, name: "copy") }
             let output = operation(copies)
             var random = SeededRandom(seed: 31)
             output.backward(seed: Tensor(normalShape: output.shape, random: &random))
             return [output.value.scalars] + copies.map { $0.gradient!.scalars }
-        }
+        } }
     }
 
     private func expectChunkingChangesNothing(_ inputs: [Variable], entriesPerImage: Int,
@@ -127,14 +127,14 @@ import Testing
     }
 
     @Test func gradientsWithSeveralChunks() {
-        ConvolutionChunking.$columnBlockEntries.withValue(1) {
+        ConvolutionChunking.$minimumColumns.withValue(1) { ConvolutionChunking.$columnBlockEntries.withValue(1) {
             let x = randomVariable([3, 2, 6, 5], seed: 50), w = randomVariable([3, 2, 3, 3], seed: 51), b = randomVariable([3], seed: 52)
             expectGradientsMatch(gradientCheck([x, w, b]) { conv2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1) })
             let y = randomVariable([3, 3, 3, 4], seed: 53), v = randomVariable([3, 2, 4, 4], seed: 54), c = randomVariable([2], seed: 55)
             expectGradientsMatch(gradientCheck([y, v, c]) {
                 convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
             })
-        }
+        } }
     }
 
     @Test func chunkSizesSplitTheBatchEvenly() {
