@@ -3,17 +3,32 @@ import Foundation
 // Pointwise activations. Backward reads the cached output where the derivative is a function of
 // it (tanh, sigmoid), and the input otherwise.
 
+/// Pointwise loops over tensors of conv-layer size are memory-bound: split over the engine's
+/// threads only from this many elements per thread (PLATFORM.md §4).
+let pointwiseElementsPerWorker = 1 << 19
+
 public func relu(_ input: Variable) -> Variable {
     var output = Tensor(uninitializedShape: input.shape)
     let x = input.value.readPointer, y = output.mutablePointer
-    for index in 0..<output.count { y[index] = x[index] > 0 ? x[index] : 0 }
+    forEachRange(count: output.count, minimumPerWorker: pointwiseElementsPerWorker) { range in
+        for index in range { y[index] = x[index] > 0 ? x[index] : 0 }
+    }
     return Variable(output, parents: [input]) { result in
         let dy = result.gradient!.readPointer, y = result.value.readPointer
-        let dx = input.gradientForAccumulation()
+        let (dx, overwrite) = input.gradientForWriting()
         // Load dy unconditionally: a load inside the select would block vectorisation.
-        for index in 0..<result.value.count {
-            let gradient = dy[index]
-            dx[index] += y[index] > 0 ? gradient : 0
+        forEachRange(count: result.value.count, minimumPerWorker: pointwiseElementsPerWorker) { range in
+            if overwrite {
+                for index in range {
+                    let gradient = dy[index]
+                    dx[index] = y[index] > 0 ? gradient : 0
+                }
+            } else {
+                for index in range {
+                    let gradient = dy[index]
+                    dx[index] += y[index] > 0 ? gradient : 0
+                }
+            }
         }
     }
 }
@@ -22,13 +37,24 @@ public func relu(_ input: Variable) -> Variable {
 public func leakyRelu(_ input: Variable, negativeSlope: Float = 0.01) -> Variable {
     var output = Tensor(uninitializedShape: input.shape)
     let x = input.value.readPointer, y = output.mutablePointer
-    for index in 0..<output.count { y[index] = x[index] > 0 ? x[index] : x[index] * negativeSlope }
+    forEachRange(count: output.count, minimumPerWorker: pointwiseElementsPerWorker) { range in
+        for index in range { y[index] = x[index] > 0 ? x[index] : x[index] * negativeSlope }
+    }
     return Variable(output, parents: [input]) { result in
         let dy = result.gradient!.readPointer, x = input.value.readPointer
-        let dx = input.gradientForAccumulation()
-        for index in 0..<result.value.count {
-            let gradient = dy[index]
-            dx[index] += x[index] > 0 ? gradient : gradient * negativeSlope
+        let (dx, overwrite) = input.gradientForWriting()
+        forEachRange(count: result.value.count, minimumPerWorker: pointwiseElementsPerWorker) { range in
+            if overwrite {
+                for index in range {
+                    let gradient = dy[index]
+                    dx[index] = x[index] > 0 ? gradient : gradient * negativeSlope
+                }
+            } else {
+                for index in range {
+                    let gradient = dy[index]
+                    dx[index] += x[index] > 0 ? gradient : gradient * negativeSlope
+                }
+            }
         }
     }
 }

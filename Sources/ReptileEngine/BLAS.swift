@@ -78,12 +78,21 @@ private func blasInt(_ value: Int) -> blasint {
 public enum BLAS {
     /// OpenBLAS worker threads. Its threads spin after each call, so keep other parallel work off
     /// the cores while it runs (PLATFORM.md §3).
+    /// Also the number of workers the engine's own parallel kernels use (`runWorkers`).
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "BLAS thread count must be at least 1, got \(count)")
+        configuredThreads.store(count, ordering: .relaxed)
         openblas_set_num_threads(Int32(count))
     }
 
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    public static var threadCount: Int {
+        let configured = configuredThreads.load(ordering: .relaxed)
+        return configured > 0 ? configured : Int(openblas_get_num_threads())
+    }
+
+    /// What `setThreadCount` asked for (0: never called, OpenBLAS's own default applies). Kept
+    /// apart from OpenBLAS's count, which `runWorkers` lowers to 1 for a while.
+    private static let configuredThreads = Atomic<Int>(0)
 
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
@@ -116,6 +125,48 @@ public final class SgemmProfile: Sendable {
         elapsed.add(DispatchTime.now().uptimeNanoseconds &- start, ordering: .relaxed)
         work.add(UInt64(2 * rows * columns * inner), ordering: .relaxed)
     }
+}
+
+/// Runs `body(worker)` for worker in 0..<workers, at the same time on `workers` threads, with
+/// OpenBLAS single-threaded meanwhile: each worker's GEMMs run on its own core, and no OpenBLAS
+/// thread spins beside the workers' own loops (PLATFORM.md §3). With one worker, just calls
+/// `body(0)`. Work must be split by worker index, not by which thread is free, so results do not
+/// depend on timing; callers combine per-worker partial sums in worker order.
+func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
+    if workers <= 1 {
+        body(0)
+        return
+    }
+    withoutActuallyEscaping(body) { work in
+        nonisolated(unsafe) let sendableWork = work
+        openblas_set_num_threads(1)
+        DispatchQueue.concurrentPerform(iterations: workers) { sendableWork($0) }
+        openblas_set_num_threads(Int32(BLAS.threadCount))
+    }
+}
+
+/// Runs `body` over 0..<count split into contiguous ranges, one per engine thread, when each
+/// range gets at least `minimumPerWorker` elements (below that, thread start-up costs more than it
+/// saves: PLATFORM.md §4 measured the break-even near 1M elements for memory-bound loops, 250K for
+/// compute-bound ones); else over the whole range at once. For loops whose elements are
+/// independent, so the split changes no result.
+func forEachRange(count: Int, minimumPerWorker: Int, _ body: (Range<Int>) -> Void) {
+    let workers = workerCount(count: count, minimumPerWorker: minimumPerWorker)
+    if workers == 1 {
+        body(0..<count)
+        return
+    }
+    runWorkers(workers) { worker in body(workerRange(worker, of: workers, count: count)) }
+}
+
+/// The engine threads worth using on `count` items of which each thread should get `minimumPerWorker`.
+func workerCount(count: Int, minimumPerWorker: Int) -> Int {
+    max(1, min(BLAS.threadCount, count / max(minimumPerWorker, 1)))
+}
+
+/// The images of `batch` that worker `worker` of `workers` handles: contiguous, sizes differing by at most one.
+func workerRange(_ worker: Int, of workers: Int, count: Int) -> Range<Int> {
+    (worker * count / workers)..<((worker + 1) * count / workers)
 }
 
 /// sqrt that vectorises (the C builtin has no errno side effect); see PLATFORM.md §4.

@@ -26,42 +26,93 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
     if let bias {
         precondition(bias.shape == [outputChannels], "convolution: bias \(bias.shape) should be [\(outputChannels)]")
     }
-    let positions = g.outputPositions, columnCount = batch * positions
-
-    var columns = Tensor(uninitializedShape: [g.columnRows, columnCount])
-    imageToColumns(input.value.readPointer, batch: batch, geometry: g, into: columns.mutablePointer)
-    // [O, B·L] = W [O, C·K·K] · columns [C·K·K, B·L]
-    var channelMajor = Tensor(uninitializedShape: [outputChannels, columnCount])
-    matrixMultiply(weight.value.readPointer, columns.readPointer, into: channelMajor.mutablePointer,
-                   rows: outputChannels, columns: columnCount, inner: g.columnRows)
+    let positions = g.outputPositions
+    // Each worker takes a contiguous share of the batch (runWorkers), and goes through it a few
+    // images at a time: the column block of a whole batch (115 MB for W4's second convolution)
+    // would stream through memory three times per step, a chunk stays in cache while im2col
+    // writes it, the GEMM packs it and col2im reads it back.
+    let workers = max(1, min(BLAS.threadCount, batch))
+    // Read here: a task-local is not visible on the workers' threads.
+    let entriesPerImage = g.columnRows * positions
+    let target = ConvolutionChunking.targetEntries(entriesPerImage: entriesPerImage, positions: positions)
+    let chunk = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+    let columnBlockSize = g.columnRows * chunk * positions, productBlockSize = outputChannels * chunk * positions
+    let workerScratchSize = columnBlockSize + productBlockSize
     let outputShape = input.shape.count == 3
         ? [batch, outputChannels, g.outputWidth] : [batch, outputChannels, g.outputHeight, g.outputWidth]
     var output = Tensor(uninitializedShape: outputShape)
-    // The permute to [B, O, L] adds the bias as it copies: one pass over the output instead of two.
-    channelMajorToBatchMajor(channelMajor.readPointer, channels: outputChannels, batch: batch, positions: positions,
-                             addingBias: bias?.value.readPointer, into: output.mutablePointer)
+    do {
+        var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
+        let x = input.value.readPointer, w = weight.value.readPointer, y = output.mutablePointer
+        let scratchBase = scratch.mutablePointer, biasValues = bias?.value.readPointer
+        runWorkers(workers) { worker in
+            let columnBlock = scratchBase + worker * workerScratchSize, productBlock = columnBlock + columnBlockSize
+            let images = workerRange(worker, of: workers, count: batch)
+            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+                let count = min(step, images.upperBound - first)
+                imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
+                // [O, n·L] = W [O, C·K·K] · columns [C·K·K, n·L]
+                matrixMultiply(w, columnBlock, into: productBlock,
+                               rows: outputChannels, columns: count * positions, inner: g.columnRows)
+                // The permute to [n, O, L] adds the bias as it copies: one pass over the output instead of two.
+                channelMajorToBatchMajor(productBlock, channels: outputChannels, batch: count, positions: positions,
+                                         addingBias: biasValues, into: y + first * outputChannels * positions)
+            }
+        }
+    }
 
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     return Variable(output, parents: parents) { result in
-        let dy = result.gradient!.readPointer
-        // dY [B, O, L] → [O, B·L], reusing the forward's buffer of that shape.
-        swapLeadingAxes(dy, outer: batch, middle: outputChannels, inner: positions, into: channelMajor.mutablePointer)
-        if weight.requiresGradient {
-            // dW [O, C·K·K] += dY [O, B·L] · columnsᵀ
-            matrixMultiply(channelMajor.readPointer, columns.readPointer, transposeB: true,
-                           into: weight.gradientForAccumulation(),
-                           rows: outputChannels, columns: g.columnRows, inner: columnCount, beta: 1)
+        let dy = result.gradient!.readPointer, x = input.value.readPointer, w = weight.value.readPointer
+        var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
+        let scratchBase = scratch.mutablePointer
+        let weightGradient = weight.requiresGradient ? weight.gradientForAccumulation() : nil
+        let biasGradient = bias.flatMap { $0.requiresGradient ? $0.gradientForAccumulation() : nil }
+        let inputGradient = input.requiresGradient ? input.gradientForAccumulation() : nil
+        // Worker 0 adds into the gradients themselves, the others into zeroed partial sums that
+        // are added afterwards in worker order (the same sums whatever the timing).
+        let weightCount = weight.value.count, partialSize = weightCount + outputChannels
+        var partials = Tensor(zeros: [workers - 1, partialSize])
+        let partialBase = partials.mutablePointer
+        runWorkers(workers) { worker in
+            let columnBlock = scratchBase + worker * workerScratchSize, gradientBlock = columnBlock + columnBlockSize
+            let partial = worker == 0 ? nil : partialBase + (worker - 1) * partialSize
+            let workerWeightGradient = partial ?? weightGradient, workerBiasGradient = partial.map { $0 + weightCount } ?? biasGradient
+            let images = workerRange(worker, of: workers, count: batch)
+            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+                let count = min(step, images.upperBound - first), columnCount = count * positions
+                // dY [n, O, L] → [O, n·L]
+                swapLeadingAxes(dy + first * outputChannels * positions, outer: count, middle: outputChannels,
+                                inner: positions, into: gradientBlock)
+                if weightGradient != nil, let workerWeightGradient {
+                    // The columns again (cheaper in cache than keeping the whole batch's from the forward).
+                    imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
+                    // dW [O, C·K·K] += dY [O, n·L] · columnsᵀ
+                    matrixMultiply(gradientBlock, columnBlock, transposeB: true, into: workerWeightGradient,
+                                   rows: outputChannels, columns: g.columnRows, inner: columnCount, beta: 1)
+                }
+                if biasGradient != nil, let workerBiasGradient {
+                    // Each channel's n·L gradients are one contiguous row of the permuted block.
+                    for channel in 0..<outputChannels {
+                        workerBiasGradient[channel] += sumOfElements(gradientBlock + channel * columnCount, count: columnCount)
+                    }
+                }
+                if let inputGradient {
+                    // dColumns [C·K·K, n·L] = Wᵀ · dY, then scattered back onto the images.
+                    matrixMultiply(w, transposeA: true, gradientBlock, into: columnBlock,
+                                   rows: g.columnRows, columns: columnCount, inner: outputChannels)
+                    addColumnsToImage(columnBlock, batch: count, geometry: g, into: inputGradient + first * g.imageSize)
+                }
+            }
         }
-        if let bias, bias.requiresGradient {
-            // Each channel's B·L gradients are one contiguous row of the permuted copy: one long sum.
-            let sums = bias.gradientForAccumulation(), rows = channelMajor.readPointer
-            for channel in 0..<outputChannels { sums[channel] += sumOfElements(rows + channel * columnCount, count: columnCount) }
-        }
-        if input.requiresGradient {
-            // dColumns [C·K·K, B·L] = Wᵀ · dY, written over the cached columns (no longer needed).
-            matrixMultiply(weight.value.readPointer, transposeA: true, channelMajor.readPointer,
-                           into: columns.mutablePointer, rows: g.columnRows, columns: columnCount, inner: outputChannels)
-            addColumnsToImage(columns.readPointer, batch: batch, geometry: g, into: input.gradientForAccumulation())
+        for worker in 1..<max(workers, 1) {
+            let partial = partialBase + (worker - 1) * partialSize
+            if let weightGradient { for index in 0..<weightCount { weightGradient[index] += partial[index] } }
+            if let biasGradient {
+                for channel in 0..<outputChannels { biasGradient[channel] += partial[weightCount + channel] }
+            }
         }
     }
 }

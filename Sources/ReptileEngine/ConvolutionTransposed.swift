@@ -25,53 +25,93 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
     if let bias {
         precondition(bias.shape == [outputChannels], "convTranspose2d: bias \(bias.shape) should be [\(outputChannels)]")
     }
-    let positions = height * width, columnCount = batch * positions
-
-    // x [B, C, H·W] → [C, B·H·W], kept for the weight gradient.
-    var inputChannelMajor = Tensor(uninitializedShape: [inputChannels, columnCount])
-    swapLeadingAxes(input.value.readPointer, outer: batch, middle: inputChannels, inner: positions,
-                    into: inputChannelMajor.mutablePointer)
-    // columns [O·K·K, B·H·W] = Wᵀ (W viewed as [C, O·K·K]) · x
-    var columns = Tensor(uninitializedShape: [geometry.columnRows, columnCount])
-    matrixMultiply(weight.value.readPointer, transposeA: true, inputChannelMajor.readPointer, into: columns.mutablePointer,
-                   rows: geometry.columnRows, columns: columnCount, inner: inputChannels)
-    // Start from the bias (or zero) and let col2im add onto it: one pass over the output fewer.
+    let positions = height * width, outputPlane = outputHeight * outputWidth
+    let inputImageSize = inputChannels * positions, outputImageSize = outputChannels * outputPlane
+    // Workers and chunks of images as in `convolution`.
+    let workers = max(1, min(BLAS.threadCount, batch))
+    let entriesPerImage = geometry.columnRows * positions
+    let target = ConvolutionChunking.targetEntries(entriesPerImage: entriesPerImage, positions: positions)
+    let chunk = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+    let inputBlockSize = inputChannels * chunk * positions, columnBlockSize = geometry.columnRows * chunk * positions
+    let workerScratchSize = inputBlockSize + columnBlockSize
     var output = Tensor(uninitializedShape: [batch, outputChannels, outputHeight, outputWidth])
-    let outputPlane = outputHeight * outputWidth, y = output.mutablePointer, biasValues = bias?.value.readPointer
-    for image in 0..<batch {
-        for channel in 0..<outputChannels {
-            (y + (image * outputChannels + channel) * outputPlane)
-                .update(repeating: biasValues?[channel] ?? 0, count: outputPlane)
+    do {
+        var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
+        let x = input.value.readPointer, w = weight.value.readPointer, y = output.mutablePointer
+        let scratchBase = scratch.mutablePointer, biasValues = bias?.value.readPointer
+        runWorkers(workers) { worker in
+            let inputBlock = scratchBase + worker * workerScratchSize, columnBlock = inputBlock + inputBlockSize
+            let images = workerRange(worker, of: workers, count: batch)
+            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+                let count = min(step, images.upperBound - first)
+                // x [n, C, H·W] → [C, n·H·W]
+                swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions, into: inputBlock)
+                // columns [O·K·K, n·H·W] = Wᵀ (W viewed as [C, O·K·K]) · x
+                matrixMultiply(w, transposeA: true, inputBlock, into: columnBlock,
+                               rows: geometry.columnRows, columns: count * positions, inner: inputChannels)
+                // Start from the bias (or zero) and let col2im add onto it: one pass over the output fewer.
+                let images = y + first * outputImageSize
+                for image in 0..<count {
+                    for channel in 0..<outputChannels {
+                        (images + (image * outputChannels + channel) * outputPlane)
+                            .update(repeating: biasValues?[channel] ?? 0, count: outputPlane)
+                    }
+                }
+                addColumnsToImage(columnBlock, batch: count, geometry: geometry, into: images)
+            }
         }
     }
-    addColumnsToImage(columns.readPointer, batch: batch, geometry: geometry, into: y)
 
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     return Variable(output, parents: parents) { result in
-        let dy = result.gradient!.readPointer
-        // dColumns = im2col(dY), into the forward's buffer of the same shape.
-        imageToColumns(dy, batch: batch, geometry: geometry, into: columns.mutablePointer)
-        if weight.requiresGradient {
-            // dW [C, O·K·K] += x [C, B·H·W] · dColumnsᵀ
-            matrixMultiply(inputChannelMajor.readPointer, columns.readPointer, transposeB: true,
-                           into: weight.gradientForAccumulation(),
-                           rows: inputChannels, columns: geometry.columnRows, inner: columnCount, beta: 1)
-        }
+        let dy = result.gradient!.readPointer, x = input.value.readPointer, w = weight.value.readPointer
+        var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
+        let scratchBase = scratch.mutablePointer
+        let weightGradient = weight.requiresGradient ? weight.gradientForAccumulation() : nil
+        let inputGradient = input.requiresGradient ? input.gradientForAccumulation() : nil
         if let bias, bias.requiresGradient {
-            addChannelSums(dy, to: bias.gradientForAccumulation(), batch: batch, channels: outputChannels,
-                           positions: outputHeight * outputWidth)
+            addChannelSums(dy, to: bias.gradientForAccumulation(), batch: batch, channels: outputChannels, positions: outputPlane)
         }
-        if input.requiresGradient {
-            // dx [C, B·H·W] = W [C, O·K·K] · dColumns, then back to [B, C, H, W].
-            matrixMultiply(weight.value.readPointer, columns.readPointer, into: inputChannelMajor.mutablePointer,
-                           rows: inputChannels, columns: columnCount, inner: geometry.columnRows)
-            let dx = input.gradientForAccumulation(), source = inputChannelMajor.readPointer
-            for image in 0..<batch {
-                for channel in 0..<inputChannels {
-                    let from = source + (channel * batch + image) * positions
-                    let to = dx + (image * inputChannels + channel) * positions
-                    for index in 0..<positions { to[index] += from[index] }
+        // Worker 0 adds into the weight gradient, the others into zeroed partial sums added in worker order.
+        let weightCount = weight.value.count
+        var partials = Tensor(zeros: [weightGradient == nil ? 0 : workers - 1, weightCount])
+        let partialBase = partials.mutablePointer
+        runWorkers(workers) { worker in
+            let inputBlock = scratchBase + worker * workerScratchSize, columnBlock = inputBlock + inputBlockSize
+            let workerWeightGradient = worker == 0 ? weightGradient : partialBase + (worker - 1) * weightCount
+            let images = workerRange(worker, of: workers, count: batch)
+            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+                let count = min(step, images.upperBound - first), columnCount = count * positions
+                // dColumns = im2col(dY) of this chunk.
+                imageToColumns(dy + first * outputImageSize, batch: count, geometry: geometry, into: columnBlock)
+                if weightGradient != nil, let workerWeightGradient {
+                    // dW [C, O·K·K] += x [C, n·H·W] · dColumnsᵀ
+                    swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions,
+                                    into: inputBlock)
+                    matrixMultiply(inputBlock, columnBlock, transposeB: true, into: workerWeightGradient,
+                                   rows: inputChannels, columns: geometry.columnRows, inner: columnCount, beta: 1)
                 }
+                if let inputGradient {
+                    // dx [C, n·H·W] = W [C, O·K·K] · dColumns, then back to [n, C, H, W].
+                    matrixMultiply(w, columnBlock, into: inputBlock, rows: inputChannels, columns: columnCount,
+                                   inner: geometry.columnRows)
+                    let images = inputGradient + first * inputImageSize
+                    for image in 0..<count {
+                        for channel in 0..<inputChannels {
+                            let from = inputBlock + (channel * count + image) * positions
+                            let to = images + (image * inputChannels + channel) * positions
+                            for index in 0..<positions { to[index] += from[index] }
+                        }
+                    }
+                }
+            }
+        }
+        if let weightGradient {
+            for worker in 1..<max(workers, 1) {
+                let partial = partialBase + (worker - 1) * weightCount
+                for index in 0..<weightCount { weightGradient[index] += partial[index] }
             }
         }
     }

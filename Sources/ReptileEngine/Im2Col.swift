@@ -36,6 +36,39 @@ struct ConvolutionGeometry: Equatable {
     }
 }
 
+/// Images per pass of a convolution: as many as keep the column block [C·KH·KW, n·L] near
+/// `targetEntries` floats (1 MB: in a core's L2 while it is written, packed and read back), at least one, and split evenly (64 as 4 × 16, not 3 × 20 + 4).
+func imagesPerChunk(batch: Int, columnEntriesPerImage: Int,
+                    targetEntries: Int = ConvolutionChunking.columnBlockEntries) -> Int {
+    guard batch > 0 else { return 1 }
+    let largest = largestChunk(batch: batch, columnEntriesPerImage: columnEntriesPerImage, targetEntries: targetEntries)
+    let chunks = (batch + largest - 1) / largest
+    return (batch + chunks - 1) / chunks
+}
+
+/// The most images `imagesPerChunk` gives for this batch or any smaller one: what scratch blocks are sized for.
+func largestChunk(batch: Int, columnEntriesPerImage: Int,
+                  targetEntries: Int = ConvolutionChunking.columnBlockEntries) -> Int {
+    max(1, min(batch, targetEntries / max(columnEntriesPerImage, 1)))
+}
+
+enum ConvolutionChunking {
+    /// The column-block size convolutions aim for; a test makes it tiny to run the several-chunk
+    /// path on small inputs.
+    @TaskLocal static var columnBlockEntries = 1 << 18
+    /// But at least this many GEMM columns (images × output positions) per chunk: OpenBLAS is
+    /// slow on thin products, and layers with few positions (the DCGAN discriminator's 7×7)
+    /// would otherwise get chunks of 5 images, 245 columns.
+    @TaskLocal static var minimumColumns = 512
+
+    /// The column-block target for a layer with `positions` outputs per image. Read it on the
+    /// calling thread: task-locals are not visible on the workers' threads.
+    static func targetEntries(entriesPerImage: Int, positions: Int) -> Int {
+        let minimumImages = (minimumColumns + max(positions, 1) - 1) / max(positions, 1)
+        return max(columnBlockEntries, entriesPerImage * minimumImages)
+    }
+}
+
 /// Fills `columns` [C·KH·KW, B·L] from `images` [B, C, H, W].
 ///
 /// Each source plane is first copied into a zero-bordered scratch plane, so the gather below has
@@ -55,25 +88,52 @@ func imageToColumns(_ images: UnsafePointer<Float>, batch: Int, geometry g: Conv
     defer { padded.deallocate() }
     padded.initialize(repeating: 0, count: paddedWidth * paddedHeight)
     let interior = padded + g.paddingHeight * paddedWidth + g.paddingWidth
+    // Stride 2 (the DCGAN's convolutions): the even and odd columns of the padded plane, each
+    // packed, so every output row is a contiguous run again and copies in vector moves instead of
+    // a gather of 7 or 14 single values.
+    let halfWidth = (paddedWidth + 1) / 2
+    let parityPlanes = strideWidth == 2 ? UnsafeMutablePointer<Float>.allocate(capacity: 2 * paddedHeight * halfWidth) : nil
+    defer { parityPlanes?.deallocate() }
+    parityPlanes?.initialize(repeating: 0, count: 2 * paddedHeight * halfWidth)
     for image in 0..<batch {
         for channel in 0..<channels {
             let source = images + (image * channels + channel) * imageArea
             for y in 0..<height {
                 let from = source + y * width, to = interior + y * paddedWidth
-                for x in 0..<width { to[x] = from[x] }
+                copyShortRow(from, to: to, count: width)
+            }
+            if let parityPlanes {
+                for y in 0..<paddedHeight {
+                    let from = padded + y * paddedWidth
+                    let even = parityPlanes + y * halfWidth, odd = parityPlanes + (paddedHeight + y) * halfWidth
+                    for column in 0..<(paddedWidth / 2) {
+                        even[column] = from[2 * column]
+                        odd[column] = from[2 * column + 1]
+                    }
+                    if paddedWidth % 2 == 1 { even[paddedWidth / 2] = from[paddedWidth - 1] }
+                }
             }
             var row = channel * kernelHeight * kernelWidth
             for ky in 0..<kernelHeight {
                 for kx in 0..<kernelWidth {
                     var destination = columns + row * rowLength + image * positions
+                    if let parityPlanes {
+                        // Padded column 2·ox + kx is column ox + kx/2 of the plane of kx's parity.
+                        var sourceRow = parityPlanes + ((kx & 1) * paddedHeight + ky) * halfWidth + (kx >> 1)
+                        for _ in 0..<outputHeight {
+                            copyShortRow(sourceRow, to: destination, count: outputWidth)
+                            destination += outputWidth
+                            sourceRow += strideHeight * halfWidth
+                        }
+                        row += 1
+                        continue
+                    }
                     var sourceRow = padded + ky * paddedWidth + kx
                     for _ in 0..<outputHeight {
                         if strideWidth == 1 {
-                            // Rows are short (7 to 28 values): an inline loop beats a memmove call.
-                            for ox in 0..<outputWidth { destination[ox] = sourceRow[ox] }
-                        } else if strideWidth == 2 {
-                            // A constant stride lets the compiler vectorise the gather as shuffles.
-                            for ox in 0..<outputWidth { destination[ox] = sourceRow[ox &* 2] }
+                            // Rows are short (7 to 28 values): an inline copy beats a memmove call
+                            // (which the compiler makes of a plain copy loop).
+                            copyShortRow(sourceRow, to: destination, count: outputWidth)
                         } else {
                             for ox in 0..<outputWidth { destination[ox] = sourceRow[ox &* strideWidth] }
                         }
@@ -145,5 +205,33 @@ func swapLeadingAxes(_ source: UnsafePointer<Float>, outer: Int, middle: Int, in
             (destination + (middleIndex * outer + outerIndex) * inner)
                 .update(from: source + (outerIndex * middle + middleIndex) * inner, count: inner)
         }
+    }
+}
+
+/// destination[0..<count] = source[0..<count] in 8-wide vector moves, inline: the rows im2col
+/// copies are 7 to 28 values long, and as a loop (or `update(from:)`) each became a call to
+/// memmove, 15 % of W4's step time.
+@inline(__always)
+func copyShortRow(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
+    let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(destination)
+    var offset = 0
+    let end = count * MemoryLayout<Float>.stride
+    while offset + 32 <= end {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self), toByteOffset: offset,
+                      as: SIMD8<Float>.self)
+        offset += 32
+    }
+    if offset + 16 <= end {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self), toByteOffset: offset,
+                      as: SIMD4<Float>.self)
+        offset += 16
+    }
+    if offset + 8 <= end {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset, as: SIMD2<Float>.self), toByteOffset: offset,
+                      as: SIMD2<Float>.self)
+        offset += 8
+    }
+    if offset < end {
+        to.storeBytes(of: from.load(fromByteOffset: offset, as: Float.self), toByteOffset: offset, as: Float.self)
     }
 }

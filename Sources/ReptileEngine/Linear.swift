@@ -13,7 +13,10 @@ public func linear(_ input: Variable, weight: Variable, bias: Variable?) -> Vari
     if let bias {
         // Start from the bias in every row, then accumulate the product onto it (beta = 1).
         let b = bias.value.readPointer
-        for row in 0..<rows { (y + row * outputSize).update(from: b, count: outputSize) }
+        // W2's output layer fills 2048 rows of 5000: worth the engine's threads.
+        forEachRange(count: rows, minimumPerWorker: max(1, pointwiseElementsPerWorker / max(outputSize, 1))) { range in
+            for row in range { (y + row * outputSize).update(from: b, count: outputSize) }
+        }
     }
     matrixMultiply(input.value.readPointer, weight.value.readPointer, transposeB: true, into: y,
                    rows: rows, columns: outputSize, inner: inputSize, beta: bias == nil ? 0 : 1)
@@ -32,10 +35,13 @@ public func linear(_ input: Variable, weight: Variable, bias: Variable?) -> Vari
                            rows: outputSize, columns: inputSize, inner: rows, beta: 1)
         }
         if let bias, bias.requiresGradient {
+            // Columns split over the engine's threads: each column's sum keeps its row order.
             let db = bias.gradientForAccumulation()
-            for row in 0..<rows {
-                let source = dy + row * outputSize
-                for index in 0..<outputSize { db[index] += source[index] }
+            forEachRange(count: outputSize, minimumPerWorker: max(1, pointwiseElementsPerWorker / max(rows, 1))) { columns in
+                for row in 0..<rows {
+                    let source = dy + row * outputSize
+                    for index in columns { db[index] += source[index] }
+                }
             }
         }
     }

@@ -17,22 +17,35 @@ public func crossEntropy(logits: Variable, labels: [Int], labelSmoothing: Float 
     var probabilities = Tensor(uninitializedShape: logits.shape)
     let x = logits.value.readPointer, p = probabilities.mutablePointer
     let offTarget = labelSmoothing / Float(classes), onTarget = 1 - labelSmoothing + offTarget
-    var total: Double = 0
-    for row in 0..<rows {
-        let source = x + row * classes, destination = p + row * classes
-        let maximum = maximumOfElements(source, count: classes)
-        for index in 0..<classes { destination[index] = fastExponential(source[index] - maximum) }
-        let rowTotal = sumOfElements(UnsafePointer(destination), count: classes)
-        let logTotal = logf(rowTotal), scale = 1 / rowTotal
-        for index in 0..<classes { destination[index] *= scale }
-        // log p_i = (x_i − max) − log Σ; the maximum is subtracted first so no bits are lost.
-        var rowSum: Float = 0
-        if labelSmoothing > 0 {
-            rowSum = (sumOfElements(source, count: classes) - Float(classes) * maximum) - Float(classes) * logTotal
+    // Rows split over the engine's threads when there are many logits (W2: 2048 × 5000); each
+    // worker sums its rows' losses, and the partial sums are added in worker order.
+    let workers = workerCount(count: rows, minimumPerWorker: max(1, (1 << 18) / max(classes, 1)))
+    var workerTotals = [Double](repeating: 0, count: workers)
+    labels.withUnsafeBufferPointer { labelBuffer in
+        workerTotals.withUnsafeMutableBufferPointer { totals in
+            let labelPointer = labelBuffer.baseAddress!, totalPointer = totals.baseAddress!
+            runWorkers(workers) { worker in
+                var total: Double = 0
+                for row in workerRange(worker, of: workers, count: rows) {
+                    let source = x + row * classes, destination = p + row * classes
+                    let maximum = maximumOfElements(source, count: classes)
+                    for index in 0..<classes { destination[index] = fastExponential(source[index] - maximum) }
+                    let rowTotal = sumOfElements(UnsafePointer(destination), count: classes)
+                    let logTotal = logf(rowTotal), scale = 1 / rowTotal
+                    for index in 0..<classes { destination[index] *= scale }
+                    // log p_i = (x_i − max) − log Σ; the maximum is subtracted first so no bits are lost.
+                    var rowSum: Float = 0
+                    if labelSmoothing > 0 {
+                        rowSum = (sumOfElements(source, count: classes) - Float(classes) * maximum) - Float(classes) * logTotal
+                    }
+                    let targetLogProbability = (source[labelPointer[row]] - maximum) - logTotal
+                    total -= Double(offTarget * rowSum + (onTarget - offTarget) * targetLogProbability)
+                }
+                totalPointer[worker] = total
+            }
         }
-        let targetLogProbability = (source[labels[row]] - maximum) - logTotal
-        total -= Double(offTarget * rowSum + (onTarget - offTarget) * targetLogProbability)
     }
+    let total = workerTotals.reduce(0, +)
     let loss = Tensor(shape: [], values: [Float(total / Double(rows))])
     return Variable(loss, parents: [logits]) { result in
         let seed = result.gradient!.scalarValue / Float(rows)
@@ -41,7 +54,9 @@ public func crossEntropy(logits: Variable, labels: [Int], labelSmoothing: Float 
             // First contribution: turn the cached softmax into the gradient in place, which saves
             // zeroing a logits-sized buffer and adding into it.
             let g = probabilities.mutablePointer
-            for index in 0..<(rows * classes) { g[index] = seed * g[index] - shift }
+            forEachRange(count: rows * classes, minimumPerWorker: pointwiseElementsPerWorker) { range in
+                for index in range { g[index] = seed * g[index] - shift }
+            }
             for row in 0..<rows { g[row * classes + labels[row]] -= labelShift }
             logits.gradient = probabilities
         } else {

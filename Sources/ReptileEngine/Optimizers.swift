@@ -102,13 +102,16 @@ public class Adam: Optimizer {
             guard let gradient = parameter.gradient else { continue }
             let g = gradient.readPointer, p = parameter.value.mutablePointer
             let m = firstMoments[index].mutablePointer, v = secondMoments[index].mutablePointer
-            // One fused pass; fastSquareRoot keeps the loop vectorised (PLATFORM.md §4).
-            for element in 0..<parameter.value.count {
-                let direction = g[element] + l2Decay * p[element]
-                m[element] = b1 * m[element] + (1 - b1) * direction
-                v[element] = b2 * v[element] + (1 - b2) * direction * direction
-                let denominator = fastSquareRoot(v[element]) / secondCorrectionRoot + eps
-                p[element] = p[element] * weightShrink - stepSize * m[element] / denominator
+            // One fused pass; fastSquareRoot keeps the loop vectorised (PLATFORM.md §4). Large
+            // parameters are split over the engine's threads (elements are independent).
+            forEachRange(count: parameter.value.count, minimumPerWorker: 1 << 18) { range in
+                for element in range {
+                    let direction = g[element] + l2Decay * p[element]
+                    m[element] = b1 * m[element] + (1 - b1) * direction
+                    v[element] = b2 * v[element] + (1 - b2) * direction * direction
+                    let denominator = fastSquareRoot(v[element]) / secondCorrectionRoot + eps
+                    p[element] = p[element] * weightShrink - stepSize * m[element] / denominator
+                }
             }
         }
     }

@@ -13,6 +13,12 @@ public func maxPool2d(_ input: Variable, kernelSize: Int, stride: Int? = nil) ->
     var argmax = [Int32](repeating: 0, count: output.count)
     let x = input.value.readPointer, y = output.mutablePointer
     argmax.withUnsafeMutableBufferPointer { positions in
+        if kernelSize == 2 && stride == 2 {
+            // The classifier's pooling: four loads per output, no inner loops (same choices as below:
+            // the first of equal maxima in row order).
+            maxPool2x2(x, into: y, positions: positions.baseAddress!, planes: planes, height: height, width: width)
+            return
+        }
         for plane in 0..<planes {
             let source = x + plane * height * width
             for oy in 0..<outputHeight {
@@ -41,6 +47,31 @@ public func maxPool2d(_ input: Variable, kernelSize: Int, stride: Int? = nil) ->
                 for index in (plane * outputPlane)..<((plane + 1) * outputPlane) {
                     destination[Int(positions[index])] += dy[index]
                 }
+            }
+        }
+    }
+}
+
+/// 2×2 windows with stride 2: y and the in-plane index of each window's maximum (strict >, so the
+/// first maximum in row order wins, as in the general loop).
+private func maxPool2x2(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, positions: UnsafeMutablePointer<Int32>,
+                        planes: Int, height: Int, width: Int) {
+    let outputHeight = height / 2, outputWidth = width / 2
+    for plane in 0..<planes {
+        let source = x + plane * height * width
+        for oy in 0..<outputHeight {
+            let top = source + 2 * oy * width, bottom = top + width
+            let outputRow = (plane * outputHeight + oy) * outputWidth
+            let topIndex = Int32(2 * oy * width), bottomIndex = topIndex + Int32(width)
+            for ox in 0..<outputWidth {
+                var best = -Float.infinity, bestIndex: Int32 = 0
+                let a = top[2 * ox], b = top[2 * ox + 1], c = bottom[2 * ox], d = bottom[2 * ox + 1]
+                if a > best { best = a; bestIndex = topIndex + Int32(2 * ox) }
+                if b > best { best = b; bestIndex = topIndex + Int32(2 * ox + 1) }
+                if c > best { best = c; bestIndex = bottomIndex + Int32(2 * ox) }
+                if d > best { best = d; bestIndex = bottomIndex + Int32(2 * ox + 1) }
+                y[outputRow + ox] = best
+                positions[outputRow + ox] = bestIndex
             }
         }
     }

@@ -65,6 +65,17 @@ public final class Variable {
         return gradient!.storage.pointer
     }
 
+    /// The gradient buffer for a backward that sets every element: when this variable had no
+    /// gradient yet, `overwrite` is true and the buffer is uninitialised, so the kernel stores
+    /// instead of adding (which saves zeroing the buffer and reading it back).
+    func gradientForWriting() -> (pointer: UnsafeMutablePointer<Float>, overwrite: Bool) {
+        if gradient == nil {
+            gradient = Tensor(uninitializedShape: value.shape)
+            return (gradient!.storage.pointer, true)
+        }
+        return (gradientForAccumulation(), false)
+    }
+
     /// Adds `contribution` (same element count) into the gradient.
     func accumulateGradient(_ contribution: Tensor) {
         precondition(contribution.count == value.count,

@@ -75,6 +75,77 @@ import Testing
     }
 }
 
+/// Convolutions run over the batch a few images at a time (the column block stays in cache).
+/// Forcing one- or two-image chunks must give what one chunk for the whole batch gives, and
+/// finite differences must agree on the several-chunk path too.
+@Suite struct EngineConvolutionChunkTests {
+    /// Output and every gradient of `operation` over fresh copies of the inputs.
+    private func outputAndGradients(_ inputs: [Variable], columnBlockEntries: Int,
+                                    _ operation: ([Variable]) -> Variable) -> [[Float]] {
+        ConvolutionChunking.$minimumColumns.withValue(1) { ConvolutionChunking.$columnBlockEntries.withValue(columnBlockEntries) {
+            let copies = inputs.map { Variable(parameter: $0.value, name: "copy") }
+            let output = operation(copies)
+            var random = SeededRandom(seed: 31)
+            output.backward(seed: Tensor(normalShape: output.shape, random: &random))
+            return [output.value.scalars] + copies.map { $0.gradient!.scalars }
+        } }
+    }
+
+    private func expectChunkingChangesNothing(_ inputs: [Variable], entriesPerImage: Int,
+                                              _ operation: ([Variable]) -> Variable) {
+        let whole = outputAndGradients(inputs, columnBlockEntries: 1 << 30, operation)
+        // One image per chunk, then two (five images: 2 + 2 + 1).
+        for entries in [entriesPerImage, 2 * entriesPerImage] {
+            let chunked = outputAndGradients(inputs, columnBlockEntries: entries, operation)
+            for (wholeValues, chunkedValues) in zip(whole, chunked) {
+                #expect(wholeValues.count == chunkedValues.count)
+                let worst = zip(wholeValues, chunkedValues).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? 0
+                #expect(worst < 1e-5, "chunks of \(entries / entriesPerImage) image(s) differ by \(worst)")
+            }
+        }
+    }
+
+    @Test func conv2dInChunksEqualsOneChunk() {
+        let x = randomVariable([5, 3, 9, 8], seed: 41), w = randomVariable([4, 3, 4, 4], seed: 42), b = randomVariable([4], seed: 43)
+        // Column entries per image: C·K·K · OH·OW = 48 · (4·4).
+        expectChunkingChangesNothing([x, w, b], entriesPerImage: 48 * 16) {
+            conv2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
+        }
+    }
+
+    @Test func conv1dInChunksEqualsOneChunk() {
+        let x = randomVariable([5, 3, 11], seed: 44), w = randomVariable([4, 3, 3], seed: 45), b = randomVariable([4], seed: 46)
+        expectChunkingChangesNothing([x, w, b], entriesPerImage: 9 * 11) { conv1d($0[0], weight: $0[1], bias: $0[2], padding: 1) }
+    }
+
+    @Test func convTranspose2dInChunksEqualsOneChunk() {
+        let x = randomVariable([5, 3, 4, 3], seed: 47), w = randomVariable([3, 2, 4, 4], seed: 48), b = randomVariable([2], seed: 49)
+        // Column entries per image: O·K·K · H·W = 32 · 12.
+        expectChunkingChangesNothing([x, w, b], entriesPerImage: 32 * 12) {
+            convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
+        }
+    }
+
+    @Test func gradientsWithSeveralChunks() {
+        ConvolutionChunking.$minimumColumns.withValue(1) { ConvolutionChunking.$columnBlockEntries.withValue(1) {
+            let x = randomVariable([3, 2, 6, 5], seed: 50), w = randomVariable([3, 2, 3, 3], seed: 51), b = randomVariable([3], seed: 52)
+            expectGradientsMatch(gradientCheck([x, w, b]) { conv2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1) })
+            let y = randomVariable([3, 3, 3, 4], seed: 53), v = randomVariable([3, 2, 4, 4], seed: 54), c = randomVariable([2], seed: 55)
+            expectGradientsMatch(gradientCheck([y, v, c]) {
+                convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1)
+            })
+        } }
+    }
+
+    @Test func chunkSizesSplitTheBatchEvenly() {
+        #expect(imagesPerChunk(batch: 64, columnEntriesPerImage: 1024 * 49, targetEntries: 1 << 20) == 16)
+        #expect(largestChunk(batch: 64, columnEntriesPerImage: 1024 * 49, targetEntries: 1 << 20) == 20)
+        #expect(imagesPerChunk(batch: 5, columnEntriesPerImage: 10, targetEntries: 20) == 2)
+        #expect(imagesPerChunk(batch: 3, columnEntriesPerImage: 1_000, targetEntries: 1) == 1)
+        #expect(imagesPerChunk(batch: 128, columnEntriesPerImage: 16, targetEntries: 1 << 20) == 128)
+    }
+}
+
 @Suite struct EngineLinearTests {
     @Test func linearValuesAndGradients() {
         let x = Variable(Tensor(shape: [1, 2], values: [1, 2]))
@@ -163,6 +234,42 @@ import Testing
         let input = Variable(Tensor(shape: [2, 3, 6, 4], values: values), requiresGradient: true)
         expectGradientsMatch(gradientCheck([input], elementsPerInput: 60) { maxPool2d($0[0], kernelSize: 2) })
         expectGradientsMatch(gradientCheck([input], elementsPerInput: 60) { maxPool2d($0[0], kernelSize: 3, stride: 1) })
+    }
+
+    /// The 2×2 stride-2 fast path against the definition, with ties (the first maximum in row
+    /// order takes the gradient) and odd sizes (the last row and column are dropped).
+    @Test func maxPoolTwoByTwoMatchesTheDefinition() {
+        var random = SeededRandom(seed: 12)
+        let (batch, channels, height, width) = (2, 3, 7, 5)
+        // Few distinct values, so many windows hold equal maxima.
+        let values = (0..<(batch * channels * height * width)).map { _ in Float(random.nextIndex(below: 4)) }
+        let input = Variable(Tensor(shape: [batch, channels, height, width], values: values), requiresGradient: true)
+        let output = maxPool2d(input, kernelSize: 2)
+        #expect(output.shape == [batch, channels, 3, 2])
+        output.backward(seed: Tensor(shape: output.shape, values: (0..<output.value.count).map { Float($0 + 1) }))
+        var expectedOutput: [Float] = [], expectedGradient = [Float](repeating: 0, count: values.count)
+        for plane in 0..<(batch * channels) { for oy in 0..<3 { for ox in 0..<2 {
+            var best = -Float.infinity, bestIndex = 0
+            for ky in 0..<2 { for kx in 0..<2 {
+                let index = plane * height * width + (2 * oy + ky) * width + 2 * ox + kx
+                if values[index] > best { best = values[index]; bestIndex = index }
+            } }
+            expectedOutput.append(best)
+            expectedGradient[bestIndex] += Float(expectedOutput.count)
+        } } }
+        #expect(output.value.scalars == expectedOutput)
+        #expect(input.gradient!.scalars == expectedGradient)
+    }
+
+    /// ReLU and LeakyReLU store into a fresh gradient and add into an existing one.
+    @Test func pointwiseBackwardAddsWhenTheInputIsUsedTwice() {
+        let x = randomVariable([3, 7], seed: 13, awayFromZero: 0.1)
+        let once = relu(x) + leakyRelu(x, negativeSlope: 0.2)
+        once.backward(seed: Tensor(shape: [3, 7], repeating: 1))
+        for (value, gradient) in zip(x.value.scalars, x.gradient!.scalars) {
+            #expect(gradient == (value > 0 ? 2 : 0.2))
+        }
+        expectGradientsMatch(gradientCheck([x]) { relu($0[0]) * leakyRelu($0[0], negativeSlope: 0.2) })
     }
 
     @Test func dropoutIsSeededScaledAndCheckable() {
