@@ -322,17 +322,11 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         var lossTotal: Double = 0, tokenTotal = 0
         for start in stride(from: 0, to: order.count, by: batchSize) {
             let indices = Array(order[start..<min(order.count, start + batchSize)])
-            let batch = TokenBatches.teacherForcing(indices.map { trainTargets[$0] })
-            state.generatorOptimizer.zeroGradients()
-            let loss = crossEntropy(logits: state.generator.targetLogits(batch, classes: indices.map { data.trainLabels[$0] }).logits,
-                                    labels: batch.labels)
-            loss.backward()
-            // The GRU's gradients can spike on long texts early on; 5 is loose enough to leave normal steps alone.
-            _ = clipGradientNorm(state.generator.parameters, maximumNorm: 5)
-            state.generatorOptimizer.step()
+            let (loss, tokens) = maximumLikelihoodStep(state.generator, optimizer: state.generatorOptimizer,
+                                                       targets: indices.map { trainTargets[$0] }, classes: indices.map { data.trainLabels[$0] })
             state.step += 1
-            lossTotal += Double(loss.value.scalarValue) * Double(batch.labels.count)
-            tokenTotal += batch.labels.count
+            lossTotal += Double(loss) * Double(tokens)
+            tokenTotal += tokens
             progress.advance()
         }
         let seconds = Date().timeIntervalSince(started)
@@ -443,6 +437,21 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
     return TextGANTrainingResult(run: folder, epochs: state.completedEpochs, bestEpoch: state.bestEpoch,
                                  discriminatorEpochs: state.completedDiscriminatorEpochs, ppoIterations: state.completedPPOIterations,
                                  truncatedShare: config.truncatedShare, vocabularySize: vocabulary.count, report: summary)
+}
+
+/// One teacher-forced MLE step on target sequences (tokens then the end marker): cross-entropy of
+/// every real position (padding left out), gradient norm clipped at 5, one Adam update. Returns
+/// the mean loss in nats per token and the number of tokens.
+func maximumLikelihoodStep(_ generator: TextGenerator, optimizer: Adam, targets: [[Int]], classes: [Int]) -> (loss: Float, tokens: Int) {
+    let batch = TokenBatches.teacherForcing(targets)
+    guard !batch.labels.isEmpty else { return (0, 0) }
+    optimizer.zeroGradients()
+    let loss = crossEntropy(logits: generator.targetLogits(batch, classes: classes).logits, labels: batch.labels)
+    loss.backward()
+    // The GRU's gradients can spike on long texts early on; 5 is loose enough to leave normal steps alone.
+    _ = clipGradientNorm(generator.parameters, maximumNorm: 5)
+    optimizer.step()
+    return (loss.value.scalarValue, batch.labels.count)
 }
 
 struct DiscriminatorTotals {
