@@ -144,6 +144,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
                                "class \(quoted(config.classNames[label])): only \(perClass - remaining[label]) of \(perClass) texts in \(draws[label]) draws (so far \(duplicates) duplicates, \(copies) training copies, \(empty) empty, \(lowConfidence) below --min-confidence dropped)",
                                fix: "ask for fewer texts, raise --temperature or --top-p, lower --min-confidence, or train the generator longer")
         }
+        boundStoragePool()
         let sequences = generator.generate(classes: labels, length: architecture.sequenceLength, sampling: sampling,
                                            endToken: TextGenerationVocabulary.endIndex, random: &random)
         let texts = sequences.map { vocabulary.decode($0) }
@@ -186,9 +187,9 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
     let created = options.created ?? creationTimestamp()
     let generationConfig: JSONValue = [
         "run": .string(options.run), "per_class": .integer(Int64(perClass)), "seed": .integer(Int64(bitPattern: options.seed)),
-        "generator": .string(generatorName), "temperature": .number(Double(options.temperature)), "top_p": .number(Double(options.topP)),
+        "generator": .string(generatorName), "temperature": .number(rounded(Double(options.temperature), digits: 6)), "top_p": .number(rounded(Double(options.topP), digits: 6)),
         "batch_size": .integer(Int64(options.batchSize)), "shard_size": .integer(Int64(options.shardSize)),
-        "min_confidence": options.minimumConfidence.map { .number(Double($0)) } ?? .null,
+        "min_confidence": options.minimumConfidence.map { .number(rounded(Double($0), digits: 6)) } ?? .null,
         "keep_duplicates": .bool(options.keepDuplicates), "keep_training_copies": .bool(options.keepTrainingCopies),
         "confidence_source": .string(confidenceSource), "d_score": .string(textDScoreDescription), "generator_sha256": .string(generatorSHA256),
     ]
@@ -233,8 +234,8 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
             "draws": .integer(Int64(totalDraws)), "acceptance_rate": .number(rounded(Double(total) / Double(max(totalDraws, 1)))),
             "dropped_duplicates": .integer(Int64(duplicates)), "dropped_training_copies": .integer(Int64(copies)),
             "dropped_empty": .integer(Int64(empty)), "dropped_below_min_confidence": .integer(Int64(lowConfidence)),
-            "temperature": .number(Double(options.temperature)), "top_p": .number(Double(options.topP)),
-            "min_confidence": options.minimumConfidence.map { .number(Double($0)) } ?? .null,
+            "temperature": .number(rounded(Double(options.temperature), digits: 6)), "top_p": .number(rounded(Double(options.topP), digits: 6)),
+            "min_confidence": options.minimumConfidence.map { .number(rounded(Double($0), digits: 6)) } ?? .null,
         ]),
         provenance: .init(created: created, seed: options.seed, command: options.command, config: generationConfig, configSHA256: configSHA256))
     try info.write(to: staging.path(DatasetInfo.fileName))

@@ -85,6 +85,7 @@ public final class TextPolicyOptimizer {
     /// Samples one sequence per class (up to `length` tokens; rows stop at the end marker) and
     /// records per token the policy's log-probability and value and the reference's log-probability.
     public func collect(classes: [Int], length: Int, random: inout SeededRandom) -> TextRollouts {
+        boundStoragePool()
         let sequences = policy.generate(classes: classes, length: length, sampling: TokenSampling(forbidden: forbidden),
                                         endToken: endToken, random: &random)
         let lengths = sequences.map(\.count)
@@ -99,7 +100,7 @@ public final class TextPolicyOptimizer {
         let (old, values) = withoutGradients(policy) {
             withoutGradients(valueHead) {
                 let evaluated = evaluate(policy, sequences: sequences, classes: classes)
-                return (logProbabilities(ofActions: evaluated.labels, logits: evaluated.logits).value.scalars,
+                return (tokenPolicyTerms(logits: evaluated.logits, actions: evaluated.labels).logProbabilities.value.scalars,
                         valueHead(evaluated.states).value.scalars)
             }
         }
@@ -107,7 +108,7 @@ public final class TextPolicyOptimizer {
         if let reference {
             referenceValues = withoutGradients(reference) {
                 let evaluated = evaluate(reference, sequences: sequences, classes: classes)
-                return logProbabilities(ofActions: evaluated.labels, logits: evaluated.logits).value.scalars
+                return tokenPolicyTerms(logits: evaluated.logits, actions: evaluated.labels).logProbabilities.value.scalars
             }
         }
         return TextRollouts(classes: classes, sequences: sequences, oldLogProbabilities: split(old), values: split(values),
@@ -143,15 +144,16 @@ public final class TextPolicyOptimizer {
                                         settings: PPOUpdateSettings(clipRange: settings.clipRange, epochs: settings.epochs,
                                                                     minibatchSize: settings.minibatchSize),
                                         optimizer: optimizer, random: &random) { indices in
+            boundStoragePool()
             let sequences = indices.map { rollouts.sequences[$0] }
             let evaluated = evaluate(policy, sequences: sequences, classes: indices.map { rollouts.classes[$0] })
-            let logProbabilities = logProbabilities(ofActions: evaluated.labels, logits: evaluated.logits)
+            let (logProbabilities, entropies) = tokenPolicyTerms(logits: evaluated.logits, actions: evaluated.labels)
             let (surrogate, step) = clippedSurrogateLoss(logProbabilities: logProbabilities,
                                                          oldLogProbabilities: indices.flatMap { rollouts.oldLogProbabilities[$0] },
                                                          advantages: indices.flatMap { advantages[$0] }, clipRange: settings.clipRange)
             let targets = indices.flatMap { returns[$0] }
             let valueLoss = meanSquaredError(valueHead(evaluated.states), targets: Tensor(shape: [targets.count, 1], values: targets))
-            let entropy = mean(rowEntropies(logits: evaluated.logits))
+            let entropy = mean(entropies)
             valueLossTotal += Double(valueLoss.value.scalarValue)
             entropyTotal += Double(entropy.value.scalarValue)
             let loss = surrogate + scale(valueLoss, by: settings.valueWeight) + scale(entropy, by: -settings.entropyWeight)
