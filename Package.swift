@@ -31,9 +31,10 @@ let package = Package(
         // The pretrained text encoder from a Hugging Face folder: `reptile embed`, text classifier checkpoints.
         .target(name: "ReptileEmbedding", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"]),
         // `reptile bench`: the fixed workloads of shared/bench/WORKLOADS.md.
-        .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine"]),
+        .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileSynthesis"]),
         // GAN training, PPO refinement and generation: datasets/NAME → outputs/RUN → outputs/RUN/synthetic.
-        .target(name: "ReptileSynthesis", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine"]),
+        // Text runs tokenise with ReptileText and take their PPO reward classifier from ReptileClassify.
+        .target(name: "ReptileSynthesis", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileClassify"]),
         // `pretrain`, `finetune`, `classify`: classifiers on shards, metrics and reports.
         .target(name: "ReptileClassify", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileEmbedding"]),
         // `reptile evaluate`: quality and diversity of synthetic shards against the real data (BLEU,

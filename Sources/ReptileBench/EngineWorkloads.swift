@@ -1,6 +1,7 @@
 import Foundation
 import ReptileCore
 import ReptileEngine
+import ReptileSynthesis
 
 /// How the engine workloads (W1, W4) are timed: WORKLOADS.md says 5 untimed warm-up steps, then
 /// the median of 50 timed steps, with as many OpenBLAS threads as the machine has cores.
@@ -117,6 +118,41 @@ public func measureTextGeneratorStep(_ options: EngineBenchOptions) -> (result: 
     }
     var result = engineResult("W2", imagesPerStep: batch * length, measurement, options)
     result.metric = "tokens_per_s"
+    return (result, measurement)
+}
+
+/// W3: one PPO iteration of the text generator (`TextPolicyOptimizer`, what `train text
+/// --ppo-iterations` runs): the W2 generator as policy with a value head Linear(256 → 1); sample 64
+/// sequences of 32 tokens (classes round-robin), score them with the W3 CNN discriminator (reward
+/// at the last token), GAE (γ 1, λ 0.95), then 4 PPO epochs over minibatches of 32 (clip 0.2,
+/// value loss 0.5, entropy 0.01). sequences_per_s = 64 / median iteration time, over at most 10
+/// timed iterations (WORKLOADS.md).
+public func measureTextPPOIteration(_ options: EngineBenchOptions) -> (result: BenchResult, measurement: StepMeasurement) {
+    BLAS.setThreadCount(options.threads)
+    let rollouts = 64, length = 32, vocabulary = 5000, classCount = 10
+    var random = SeededRandom(seed: 7)
+    let timedIterations = min(options.steps, 10)
+    let measurement = StoragePool.$current.withValue(StoragePool()) {
+        let policy = TextGenerator(vocabularySize: vocabulary, classCount: classCount, random: &random)
+        let valueHead = Linear(inputSize: 256, outputSize: 1, name: "value_head", random: &random)
+        let discriminator = TextConvolutionalDiscriminator(vocabularySize: vocabulary, random: &random)
+        discriminator.setParametersRequireGradient(false)
+        var hyperparameters = TextPPOHyperparameters()
+        hyperparameters.rollouts = rollouts
+        hyperparameters.learningRate = 1e-5
+        let optimizer = TextPolicyOptimizer(policy: policy, valueHead: valueHead, reference: nil,
+                                            optimizer: Adam(parameters: policy.parameters + valueHead.parameters, learningRate: hyperparameters.learningRate),
+                                            hyperparameters: hyperparameters, forbidden: [], endToken: nil)
+        let classes = (0..<rollouts).map { $0 % classCount }
+        return measureSteps(warmup: options.warmup, steps: timedIterations) {
+            let collected = optimizer.collect(classes: classes, length: length, random: &random)
+            let rewards = discriminator(tokens: collected.sequences.flatMap { $0 }, batch: rollouts).value.scalars
+            _ = optimizer.update(collected, finalRewards: rewards, random: &random)
+        }
+    }
+    var result = engineResult("W3", imagesPerStep: rollouts, measurement, options)
+    result.metric = "sequences_per_s"
+    result.steps = timedIterations
     return (result, measurement)
 }
 

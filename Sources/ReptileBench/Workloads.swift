@@ -54,6 +54,7 @@ public struct BenchResult: Codable, Sendable {
 public enum Workload: String, CaseIterable, Sendable {
     case w1 = "W1"
     case w2 = "W2"
+    case w3 = "W3"
     case w4 = "W4"
     case w5 = "W5"
     case w6 = "W6"
@@ -62,6 +63,7 @@ public enum Workload: String, CaseIterable, Sendable {
         switch self {
         case .w1: "conditional DCGAN training step, batch 64 (D on 64 real + 64 generated, then G): images_per_s"
         case .w2: "class-conditional GRU language-model step (vocabulary 5000, hidden 256), batch 64 × 32 tokens: tokens_per_s"
+        case .w3: "PPO iteration of the text generator: sample 64 × 32 tokens, W3 CNN reward, GAE, 4 epochs of minibatches of 32 (10 timed iterations): sequences_per_s"
         case .w4: "CNN classifier training step (4 convolutions, 2 pools, 2 linear; Adam), batch 128: images_per_s"
         case .w5: "pretrained text encoder (MiniLM: 6 layers, hidden 384), batch 32 × 64 tokens: train_sequences_per_s (AdamW 2e-5) and embed_sequences_per_s"
         case .w6: "data path: read 60,000 28×28 images from shards into shuffled float batches of 128; write them as shards; write 10,000 PNGs"
@@ -69,7 +71,7 @@ public enum Workload: String, CaseIterable, Sendable {
     }
 }
 
-/// `engine`: steps, warm-up and threads of W1, W2, W4 and W5. `encoderFolder`: W5's pretrained
+/// `engine`: steps, warm-up and threads of W1, W2, W3, W4 and W5. `encoderFolder`: W5's pretrained
 /// weights (nil: random ones). `repeats`, `scratch`, `readDataset`: W6 (`readDataset` makes W6 read
 /// this dataset's train split instead of its synthetic images).
 public func runWorkload(_ workload: Workload, engine: EngineBenchOptions = EngineBenchOptions(), repeats: Int = 5,
@@ -77,6 +79,7 @@ public func runWorkload(_ workload: Workload, engine: EngineBenchOptions = Engin
     switch workload {
     case .w1: [measureConditionalDCGANStep(engine).result]
     case .w2: [measureTextGeneratorStep(engine).result]
+    case .w3: [measureTextPPOIteration(engine).result]
     case .w4: [measureClassifierStep(engine).result]
     case .w5: try measureTextEncoderSteps(engine, encoderFolder: encoderFolder)
     case .w6: try runDataPath(repeats: repeats, scratch: scratch, readDataset: readDataset)

@@ -9,19 +9,19 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the fixed workloads of shared/bench/WORKLOADS.md and print one JSON line per result.",
         discussion: Workload.allCases.map { "\($0.rawValue): \($0.summary)" }.joined(separator: "\n")
-            + "\n\nW1, W2, W4 and W5 also report median_step_ms, sgemm_share (step time inside sgemm), sgemm_gflops and "
+            + "\n\nW1, W2, W3, W4 and W5 also report median_step_ms, sgemm_share (step time inside sgemm), sgemm_gflops and "
             + "fresh_allocations (tensor blocks newly allocated during the timed steps).")
 
     @Argument(help: "Workloads to run (default: all of \(Workload.allCases.map(\.rawValue).joined(separator: ", "))).")
     var workloads: [Workload] = []
 
-    @Option(help: "OpenBLAS threads for W1, W2, W4 and W5 (default: the machine's cores).")
+    @Option(help: "OpenBLAS threads for W1, W2, W3, W4 and W5 (default: the machine's cores).")
     var threads: Int?
 
-    @Option(help: "Timed steps of W1, W2, W4 and W5; each figure is their median.")
+    @Option(help: "Timed steps of W1, W2, W3, W4 and W5; each figure is their median.")
     var steps: Int = 50
 
-    @Option(help: "Untimed warm-up steps of W1, W2, W4 and W5.")
+    @Option(help: "Untimed warm-up steps of W1, W2, W3, W4 and W5.")
     var warmup: Int = 5
 
     @Option(help: "W6: passes per figure; each figure is the median over them.")

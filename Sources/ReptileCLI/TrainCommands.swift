@@ -7,7 +7,7 @@ import ReptileSynthesis
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a class-conditional generator on a dataset (outputs/RUN), optionally refined by PPO.",
-        subcommands: [TrainImage.self])
+        subcommands: [TrainImage.self, TrainText.self])
 }
 
 extension DiscriminatorHead: ExpressibleByArgument {}
@@ -140,11 +140,15 @@ struct TrainImage: ParsableCommand {
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write synthetic images from a trained run: outputs/RUN/synthetic/ (shards, optionally PNGs).",
+        abstract: "Write synthetic images or texts from a trained run: outputs/RUN/synthetic/ (shards; PNGs or synthetic.jsonl).",
         discussion: """
             Examples:
               reptile generate --run outputs/mnist-gan --per-class 1000
               reptile generate --run outputs/mnist-gan --per-class 100 --format h5,png --min-confidence 0.9
+              reptile generate --run outputs/trec-text --per-class 500 --temperature 0.9 --top-p 0.95
+            Text runs write text shards and synthetic.jsonl ({"text", "label", "d_score", "confidence"} a line); exact
+            duplicates and exact copies of training texts are dropped (counted in dataset_info.json), and generation
+            fails in one line when a class cannot reach N texts within 20 draws per text asked for.
             Shards follow the dataset contract with per-image d_score (the discriminator's real/fake logit,
             before the sigmoid) and confidence (probability of the intended class under --classifier, else
             the run's PPO reward classifier, else the discriminator's class head; dataset_info.json records
@@ -158,6 +162,18 @@ struct Generate: ParsableCommand {
     @Option(help: "Images per class.")
     var perClass: Int
 
+    @Option(help: "Text runs: softmax temperature of sampling (default 1).")
+    var temperature: Float?
+
+    @Option(help: "Text runs: nucleus sampling, only the most probable tokens holding this share of the probability (default 1: all).")
+    var topP: Float?
+
+    @Flag(help: "Text runs: keep exact duplicates among the generated texts (dropped by default).")
+    var keepDuplicates = false
+
+    @Flag(help: "Text runs: keep generated texts that copy a training text exactly (dropped by default).")
+    var keepTrainingCopies = false
+
     @Option(help: "Outputs: h5 (always), png (adds synthetic/png/<class>/<index>.png), comma-separated.")
     var format: String = "h5"
 
@@ -167,7 +183,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Classifier checkpoint for the confidence column (default: the run's PPO reward classifier).")
     var classifier: String?
 
-    @Option(help: "Generator: auto (PPO if trained, else EMA), ema, pre-ppo (= ema), ppo.")
+    @Option(help: "Generator: auto (PPO if trained, else EMA / MLE), ema (image), mle (text), pre-ppo (= ema or mle), ppo.")
     var generator: String = "auto"
 
     @Option(help: "Images generated per batch (memory is bounded by it).")
@@ -193,6 +209,10 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            if try RunKind.of(run: runFolder) == .text { return try generateText() }
+            if temperature != nil || topP != nil {
+                throw ReptileError("--temperature and --top-p are for text runs; \(runFolder) is an image run", fix: "leave them out")
+            }
             var options = ImageGenerationOptions(run: runFolder, perClass: perClass)
             let formats = format.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             if let unknown = formats.first(where: { $0 != "h5" && $0 != "png" }) {
@@ -224,6 +244,170 @@ struct Generate: ParsableCommand {
             } else {
                 print("wrote \(result.count) images (\(result.classCounts.first ?? 0) per class, \(result.draws) drawn) from \(result.generator) to \(result.path)")
             }
+        }
+    }
+}
+
+extension Generate {
+    /// `generate` on a text run (the run's checkpoint says which kind it is).
+    func generateText() throws {
+        if format != "h5" { throw ReptileError("--format is for image runs; a text run writes shards and synthetic.jsonl", fix: "leave --format out") }
+        var options = TextGenerationOptions(run: runFolder, perClass: perClass)
+        options.temperature = temperature ?? 1
+        options.topP = topP ?? 1
+        options.minimumConfidence = minConfidence
+        options.classifier = classifier
+        guard let choice = TextGeneratorChoice(rawValue: generator) else {
+            throw ReptileError("--generator \(quoted(generator)) is not one of \(TextGeneratorChoice.allCases.map(\.rawValue).joined(separator: ", ")) for a text run",
+                               fix: "write e.g. --generator mle")
+        }
+        options.generator = choice
+        options.batchSize = batchSize
+        options.shardSize = shardSize
+        options.seed = seed
+        options.threads = threads
+        options.force = force
+        options.keepDuplicates = keepDuplicates
+        options.keepTrainingCopies = keepTrainingCopies
+        options.command = commandLineText
+        options.showProgress = !json
+        if deterministic {
+            options.created = creationTimestamp(environment: ["SOURCE_DATE_EPOCH": ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] ?? "0"])
+        }
+        let result = try generateTexts(options)
+        if json {
+            try printJSON(["path": .string(result.path), "count": .integer(Int64(result.count)), "draws": .integer(Int64(result.draws)),
+                           "dropped_duplicates": .integer(Int64(result.droppedDuplicates)),
+                           "dropped_training_copies": .integer(Int64(result.droppedTrainingCopies)),
+                           "generator": .string(result.generator), "confidence_source": .string(result.confidenceSource),
+                           "class_counts": .array(result.classCounts.map { .integer(Int64($0)) })] as [String: JSONValue])
+        } else {
+            print("wrote \(result.count) texts (\(result.classCounts.first ?? 0) per class, \(result.draws) drawn; dropped \(result.droppedDuplicates) duplicates, \(result.droppedTrainingCopies) training copies) from \(result.generator) to \(result.path)")
+        }
+    }
+}
+
+struct TrainText: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "text",
+        abstract: "Train the class-conditional GRU generator (W2) by maximum likelihood, the class-aware CNN discriminator (W3), then optionally PPO.",
+        discussion: """
+            Examples:
+              reptile train text --dataset datasets/trec --out outputs/trec-text
+              reptile train text --out outputs/trec-text --resume --ppo-iterations 10 --classifier outputs/trec-classifier/classifier.h5
+            Every MLE epoch, discriminator epoch and PPO iteration replaces outputs/RUN/checkpoint.h5 atomically and adds
+            a line to metrics.jsonl; samples-NNNN.txt (samples-ppo-NNNN.txt) holds three generations per class.
+            MLE stops early when validation perplexity (the val split, else a seeded --val-fraction of train) has not
+            improved for --patience epochs; the best epoch's weights are the MLE (pre-PPO) generator. report.json gives
+            the test-split perplexity of the MLE and PPO generators. --resume ends with the same weights as an
+            uninterrupted run (same seed and --threads).
+            """)
+
+    @Option(help: "The dataset folder (datasets/NAME, a text dataset). When resuming, the run's own dataset by default.")
+    var dataset: String?
+
+    @Option(help: "The run folder to create (or resume).")
+    var out: String
+
+    @Option(help: "Vocabulary size, markers included (default 5000): the most frequent words and punctuation of train.")
+    var vocabSize: Int?
+
+    @Option(help: "Tokens per text at most (default 32); longer training texts are cut (their share is reported).")
+    var maxLength: Int?
+
+    @Option(help: "MLE epochs at most (default 30).")
+    var epochs: Int?
+
+    @Option(help: "Stop MLE after this many epochs without a better validation perplexity (default 3).")
+    var patience: Int?
+
+    @Option(help: "Share of train held out for validation when the dataset has no val split (default 0.1).")
+    var valFraction: Double?
+
+    @Option(help: "Batch size of MLE and discriminator training (default 64).")
+    var batchSize: Int?
+
+    @Option(help: "Adam learning rate of MLE (default 0.001).")
+    var learningRate: Float?
+
+    @Option(help: "Discriminator epochs (real vs MLE-generated texts) after MLE (default 3).")
+    var discriminatorEpochs: Int?
+
+    @Option(help: "Seed of initialisation, data order and sampling (default 0).")
+    var seed: UInt64?
+
+    @Option(help: "OpenBLAS threads (default: the machine's cores). Bit-identical results need the same count.")
+    var threads: Int?
+
+    @Flag(help: "Replace an existing run folder (only once the new run's first epoch is complete).")
+    var force = false
+
+    @Flag(help: "Continue the run in --out from its last checkpoint.")
+    var resume = false
+
+    @Option(help: "PPO iterations after the discriminator epochs. Default 0.")
+    var ppoIterations: Int = 0
+
+    @Option(help: "Reward classifier (a text classifier made by `reptile pretrain` on the same dataset): reward += w·log p_C(y|text).")
+    var classifier: String?
+
+    @Option(help: "w in reward = D logit + w·log p_C(y|text) (default 1).")
+    var rewardClassifierWeight: Float?
+
+    @Option(help: "β of the per-token KL penalty to the MLE generator (default 0.05).")
+    var klWeight: Float?
+
+    @Option(help: "PPO epochs over each batch of rollouts (default 4).")
+    var ppoEpochs: Int?
+
+    @Option(help: "Sequences sampled per PPO iteration (default 256).")
+    var ppoRollouts: Int?
+
+    @Option(help: "Sequences per PPO minibatch (default 32).")
+    var ppoMinibatch: Int?
+
+    @Option(help: "Adam learning rate of the PPO generator and value head (default 0.00002).")
+    var ppoLearningRate: Float?
+
+    @Option(help: "Entropy bonus weight (default 0.01).")
+    var entropyWeight: Float?
+
+    @Flag(help: "Keep the discriminator frozen during PPO (by default it is refreshed after every iteration).")
+    var frozenDiscriminator = false
+
+    func run() throws {
+        try runReportingErrors {
+            var options = TextGANTrainingOptions(dataset: dataset, out: out)
+            options.vocabularySize = vocabSize
+            options.maximumLength = maxLength
+            options.epochs = epochs
+            options.patience = patience
+            options.validationFraction = valFraction
+            options.batchSize = batchSize
+            options.learningRate = learningRate
+            options.discriminatorEpochs = discriminatorEpochs
+            options.seed = seed
+            options.threads = threads
+            options.force = force
+            options.resume = resume
+            if ppoIterations < 0 { throw ReptileError("--ppo-iterations must not be negative", fix: "use e.g. 10") }
+            if ppoIterations > 0 {
+                var ppo = TextPPOOptions(iterations: ppoIterations)
+                ppo.classifier = classifier
+                ppo.rewardClassifierWeight = rewardClassifierWeight
+                ppo.klWeight = klWeight
+                ppo.epochs = ppoEpochs
+                ppo.rollouts = ppoRollouts
+                ppo.minibatchSize = ppoMinibatch
+                ppo.learningRate = ppoLearningRate
+                ppo.entropyWeight = entropyWeight
+                ppo.refreshDiscriminator = frozenDiscriminator ? false : nil
+                options.ppo = ppo
+            } else if classifier != nil {
+                throw ReptileError("--classifier is the PPO reward classifier; it needs --ppo-iterations N", fix: "add e.g. --ppo-iterations 10")
+            }
+            let result = try trainTextGAN(options) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+            print("trained \(result.run): \(result.epochs) MLE epochs (best \(result.bestEpoch)), \(result.discriminatorEpochs) discriminator epochs, \(result.ppoIterations) PPO iterations")
         }
     }
 }

@@ -2,7 +2,7 @@ import ReptileCore
 import ReptileEngine
 
 // The generic half of PPO (Schulman et al. 2017), shared by every generator Reptile refines: the
-// image generator's Gaussian policy here, the text generator's token policy later. A policy only
+// image generator's Gaussian policy (ImagePPO.swift) and the text generator's token policy (TextPPO.swift). A policy only
 // has to say how to compute the log-probabilities of stored actions under its current weights;
 // rollouts, per-class advantage normalisation, the clipped update and its statistics live here.
 
@@ -94,22 +94,34 @@ public struct PPOUpdateStatistics: Sendable {
 public func ppoUpdate(_ buffer: RolloutBuffer, settings: PPOUpdateSettings, optimizer: any Optimizer, random: inout SeededRandom,
                       logProbabilities: ([Int]) -> Variable) -> PPOUpdateStatistics {
     precondition(buffer.advantages.count == buffer.count, "ppoUpdate: normalise the advantages first")
+    return ppoMinibatchUpdate(sampleCount: buffer.count, settings: settings, optimizer: optimizer, random: &random) { indices in
+        let (loss, step) = clippedSurrogateLoss(logProbabilities: logProbabilities(indices),
+                                                oldLogProbabilities: buffer.oldLogProbabilities(of: indices),
+                                                advantages: indices.map { buffer.advantages[$0] },
+                                                clipRange: settings.clipRange)
+        return (loss, loss.value.scalarValue, step)
+    }
+}
+
+/// The loop every PPO update shares: `settings.epochs` passes over `sampleCount` rollouts in
+/// shuffled minibatches; for each, `minibatchLoss(indices)` builds the loss to minimise (the
+/// clipped surrogate plus whatever terms the policy adds: value loss, entropy bonus) and reports
+/// the surrogate's own value and statistics; then backward and one optimizer step.
+public func ppoMinibatchUpdate(sampleCount: Int, settings: PPOUpdateSettings, optimizer: any Optimizer, random: inout SeededRandom,
+                               minibatchLoss: ([Int]) -> (loss: Variable, surrogate: Float, statistics: SurrogateStatistics)) -> PPOUpdateStatistics {
     var statistics = PPOUpdateStatistics()
-    var order = Array(0..<buffer.count)
+    var order = Array(0..<sampleCount)
     for _ in 0..<settings.epochs {
         random.shuffle(&order)
         for start in stride(from: 0, to: order.count, by: settings.minibatchSize) {
             let indices = Array(order[start..<min(order.count, start + settings.minibatchSize)])
             optimizer.zeroGradients()
-            let (loss, step) = clippedSurrogateLoss(logProbabilities: logProbabilities(indices),
-                                                    oldLogProbabilities: buffer.oldLogProbabilities(of: indices),
-                                                    advantages: indices.map { buffer.advantages[$0] },
-                                                    clipRange: settings.clipRange)
+            let (loss, surrogate, step) = minibatchLoss(indices)
             loss.backward()
             optimizer.step()
             statistics.clipFraction += step.clipFraction
             statistics.approximateKL += step.approximateKL
-            statistics.surrogateLoss += loss.value.scalarValue
+            statistics.surrogateLoss += surrogate
             statistics.minibatches += 1
         }
     }
@@ -120,6 +132,31 @@ public func ppoUpdate(_ buffer: RolloutBuffer, settings: PPOUpdateSettings, opti
         statistics.surrogateLoss /= count
     }
     return statistics
+}
+
+/// Generalised advantage estimation (Schulman et al. 2016) along one trajectory that ends after
+/// its last step: δ_t = r_t + γ·V(s_{t+1}) − V(s_t) with V = 0 after the end, A_t = Σ_k (γλ)^k δ_{t+k};
+/// the value targets (returns) are A_t + V(s_t).
+public func generalisedAdvantages(rewards: [Float], values: [Float], gamma: Float, lambda: Float) -> (advantages: [Float], returns: [Float]) {
+    precondition(rewards.count == values.count, "generalisedAdvantages: \(rewards.count) rewards, \(values.count) values")
+    var advantages = [Float](repeating: 0, count: rewards.count)
+    var running: Float = 0
+    for step in stride(from: rewards.count - 1, through: 0, by: -1) {
+        let next = step + 1 < values.count ? values[step + 1] : 0
+        let delta = rewards[step] + gamma * next - values[step]
+        running = delta + gamma * lambda * running
+        advantages[step] = running
+    }
+    return (advantages, zip(advantages, values).map { $0 + $1 })
+}
+
+/// (x − mean) / (std + 1e-8) over all values: the usual whitening of a batch's advantages.
+public func whitened(_ values: [Float]) -> [Float] {
+    guard values.count > 1 else { return values.map { _ in 0 } }
+    let mean = values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
+    let variance = values.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(values.count)
+    let deviation = variance.squareRoot()
+    return values.map { Float((Double($0) - mean) / (deviation + 1e-8)) }
 }
 
 /// The metrics.jsonl fields every PPO iteration logs (the caller adds its own reward parts).

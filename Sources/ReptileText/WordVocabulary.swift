@@ -55,14 +55,23 @@ public struct WordVocabulary: Equatable, Sendable {
     /// At most `maximumSize` entries (the two special ones included) of words seen at least `minimumCount` times.
     public static func build<Texts: Sequence>(from texts: Texts, maximumSize: Int, minimumCount: Int = 1) -> WordVocabulary
     where Texts.Element == String {
-        precondition(maximumSize >= 2, "a vocabulary needs room for [PAD] and [UNK]")
+        build(fromTokenized: texts.lazy.map(WordTokenizer.words), maximumSize: maximumSize, minimumCount: minimumCount)
+    }
+
+    /// The same from texts already split into tokens (any tokenizer), with `reserved` special
+    /// entries placed right after `[PAD]` and `[UNK]` (a generator's start and end markers).
+    public static func build<Sequences: Sequence>(fromTokenized sequences: Sequences, maximumSize: Int, minimumCount: Int = 1,
+                                                  reserved: [String] = []) -> WordVocabulary
+    where Sequences.Element: Sequence, Sequences.Element.Element == String {
+        let specials = [padding, unknown] + reserved
+        precondition(maximumSize >= specials.count, "a vocabulary needs room for \(specials.joined(separator: ", "))")
         var counts: [String: Int] = [:]
-        for text in texts {
-            for word in WordTokenizer.words(text) { counts[word, default: 0] += 1 }
+        for tokens in sequences {
+            for token in tokens { counts[token, default: 0] += 1 }
         }
-        let ranked = counts.filter { $0.value >= minimumCount && $0.key != padding && $0.key != unknown }
+        let ranked = counts.filter { $0.value >= minimumCount && !specials.contains($0.key) }
             .sorted { $0.value != $1.value ? $0.value > $1.value : Array($0.key.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.key.unicodeScalars.map(\.value)) }
-        return WordVocabulary(entries: [padding, unknown] + ranked.prefix(maximumSize - 2).map(\.key))
+        return WordVocabulary(entries: specials + ranked.prefix(maximumSize - specials.count).map(\.key))
     }
 
     public var count: Int { entries.count }

@@ -39,6 +39,17 @@ public final class TextGenerator: Layer {
         return self(tokens: tokens, initialState: initialState, batch: batch, time: time)
     }
 
+    /// The GRU's states [batch, time, hidden] for tokens [batch, time] from the classes' initial
+    /// states, without the output projection: a caller that scores only some positions (the
+    /// non-padding ones) projects just those rows with `output`.
+    public func states(tokens: [Int], classes: [Int]) -> RecurrentOutput {
+        let batch = classes.count
+        precondition(batch > 0 && tokens.count % batch == 0,
+                     "TextGenerator: \(tokens.count) tokens do not split into \(batch) sequences")
+        let embedded = tokenEmbedding(tokens, indexShape: [batch, tokens.count / batch])
+        return recurrent(embedded, initialState: classEmbedding(classes, indexShape: [batch]))
+    }
+
     /// The same from an explicit initial state [batch, hidden] (sampling one step at a time).
     public func callAsFunction(tokens: [Int], initialState: Variable, batch: Int, time: Int) -> (logits: Variable, states: RecurrentOutput) {
         let embedded = tokenEmbedding(tokens, indexShape: [batch, time])
@@ -141,10 +152,15 @@ public final class TextConvolutionalDiscriminator: Layer {
     /// tokens [batch, time] flattened → real/fake logits [batch, 1]. time must be at least the
     /// widest filter.
     public func callAsFunction(tokens: [Int], batch: Int) -> Variable {
+        output(features(tokens: tokens, batch: batch))
+    }
+
+    /// The pooled convolution features [batch, channels · widths] the output layer reads (a
+    /// class-aware discriminator adds its projection term on them).
+    public func features(tokens: [Int], batch: Int) -> Variable {
         let time = tokens.count / batch
         // [B, L, E] → [B, E, L]: conv1d wants channels before time.
         let embedded = transposeLastTwoAxes(embedding(tokens, indexShape: [batch, time]))
-        let features = convolutions.map { maxOverTime(relu($0(embedded))) }
-        return output(concat(features, alongAxis: 1))
+        return concat(convolutions.map { maxOverTime(relu($0(embedded))) }, alongAxis: 1)
     }
 }

@@ -1,0 +1,250 @@
+import Foundation
+import ReptileCore
+import ReptileEngine
+import ReptileFormats
+import ReptileClassify
+import ReptileText
+
+/// Which of a text run's generators `generate` samples from.
+public enum TextGeneratorChoice: String, Sendable, CaseIterable {
+    /// The PPO generator if the run has one, else the MLE generator.
+    case auto
+    /// The best MLE epoch's weights: also the pre-PPO generator.
+    case mle
+    case prePPO = "pre-ppo"
+    case ppo
+}
+
+public struct TextGenerationOptions: Sendable {
+    public var run: String
+    public var perClass: Int
+    public var temperature: Float = 1
+    public var topP: Float = 1
+    public var minimumConfidence: Float?
+    public var classifier: String?
+    public var generator: TextGeneratorChoice = .auto
+    public var batchSize = 256
+    public var seed: UInt64 = 0
+    public var force = false
+    public var shardSize = 10_000
+    /// A class may take at most this many draws per text asked for before generation gives up.
+    public var drawsPerTextLimit = 20
+    public var keepDuplicates = false
+    public var keepTrainingCopies = false
+    public var threads: Int?
+    public var created: String?
+    public var command = ""
+    public var showProgress = true
+
+    public init(run: String, perClass: Int) {
+        self.run = run
+        self.perClass = perClass
+    }
+}
+
+public struct TextGenerationResult: Sendable {
+    public var path: String
+    public var count: Int
+    public var classCounts: [Int]
+    public var draws: Int
+    public var droppedDuplicates: Int
+    public var droppedTrainingCopies: Int
+    public var droppedEmpty: Int
+    public var droppedLowConfidence: Int
+    public var generator: String
+    public var confidenceSource: String
+}
+
+/// What `generate` writes as a text's `d_score`.
+public let textDScoreDescription = "class-aware discriminator logit for (text, intended class) (pre-sigmoid; higher = more real)"
+
+/// `reptile generate` on a text run: exactly N texts per class, with the discriminator's score and
+/// a classifier's confidence per text, exact duplicates and exact copies of training texts dropped
+/// (unless kept by option), into synthetic shards and synthetic.jsonl inside a staging folder that
+/// becomes RUN/synthetic only when complete. Generation gives up (one line, nothing written) when
+/// a class cannot reach N within `drawsPerTextLimit` draws per text asked for.
+public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenerationResult {
+    guard options.perClass >= 1 else { throw ReptileError("--per-class must be at least 1", fix: "use e.g. 500") }
+    guard options.batchSize >= 1 else { throw ReptileError("--batch-size must be at least 1", fix: "use e.g. 256") }
+    guard options.shardSize >= 1 else { throw ReptileError("--shard-size must be at least 1", fix: "use e.g. 10000") }
+    guard options.temperature > 0 else { throw ReptileError("--temperature must be positive", fix: "use e.g. 1.0 or 0.8") }
+    guard options.topP > 0 && options.topP <= 1 else { throw ReptileError("--top-p must be in (0, 1]", fix: "use e.g. 0.9") }
+    if let minimum = options.minimumConfidence, !(minimum >= 0 && minimum <= 1) {
+        throw ReptileError("--min-confidence \(minimum) is outside [0, 1]", fix: "use e.g. 0.9")
+    }
+    if let threads = options.threads {
+        guard threads >= 1 else { throw ReptileError("--threads must be at least 1", fix: "use e.g. 2") }
+        BLAS.setThreadCount(threads)
+    }
+    let checkpointPath = try runCheckpointPath(run: options.run)
+    let config = try readTextRunConfig(checkpoint: checkpointPath)
+    let vocabulary = try TextGenerationVocabulary(entries: config.vocabulary)
+    let architecture = config.architecture
+    let checkpointFile = try CheckpointFile.read(at: checkpointPath)
+    let hasPPO = checkpointFile.tensors.contains { $0.name.hasPrefix(RunNames.ppoGenerator + ".") }
+    let generatorName: String
+    switch options.generator {
+    case .auto: generatorName = hasPPO ? RunNames.ppoGenerator : RunNames.mleGenerator
+    case .mle, .prePPO: generatorName = RunNames.mleGenerator
+    case .ppo:
+        guard hasPPO else {
+            throw ReptileError(path: checkpointPath, "has no PPO generator (the run had no PPO iterations)",
+                               fix: "train with --ppo-iterations N, or choose --generator mle")
+        }
+        generatorName = RunNames.ppoGenerator
+    }
+    var unused = SeededRandom(seed: 0)
+    let generator = architecture.makeGenerator(name: generatorName, random: &unused)
+    let discriminator = ClassAwareTextDiscriminator(architecture, name: RunNames.discriminator, random: &unused)
+    let others = [RunNames.generator, RunNames.mleGenerator, RunNames.ppoGenerator, RunNames.valueHead].filter { $0 != generatorName }
+    try ModelCheckpoint.load(from: checkpointPath, into: [generator, discriminator], ignoring: others)
+    generator.setParametersRequireGradient(false)
+    discriminator.setParametersRequireGradient(false)
+
+    let classifierPath = options.classifier ?? config.ppo?.classifier
+    let classifier = try classifierPath.map { try loadTextRewardClassifier($0, config: config) }
+    let confidenceSource = classifierPath.map { "classifier:\($0)" } ?? "discriminator-projection-posterior"
+
+    // Exact copies are judged on the tokenised-and-joined form, so spacing does not hide one.
+    var trainingTexts = Set<String>()
+    if !options.keepTrainingCopies {
+        let folder = try DatasetFolder(path: config.dataset)
+        trainingTexts = Set(try TextTrainingData.read(folder, split: "train").0.map(GenerationTokenizer.normalised))
+    }
+
+    let classCount = architecture.classCount, perClass = options.perClass, total = classCount * perClass
+    let sampling = TokenSampling(temperature: options.temperature, topP: options.topP, forbidden: vocabulary.forbiddenWhenSampling)
+    var random = SeededRandom(seed: options.seed).derived("generate")
+    var remaining = [Int](repeating: perClass, count: classCount), draws = [Int](repeating: 0, count: classCount)
+    let drawLimit = perClass * options.drawsPerTextLimit
+    var seen = Set<String>()
+    var acceptedTexts: [String] = [], acceptedLabels: [Int64] = [], acceptedScores: [Float] = [], acceptedConfidences: [Float] = []
+    var duplicates = 0, copies = 0, empty = 0, lowConfidence = 0
+    var cursor = 0
+    let progress = ProgressBar("generating", total: total, unit: "texts", enabled: options.showProgress && ProgressBar.terminalAttached)
+    while acceptedTexts.count < total {
+        var labels: [Int] = []
+        var assigned = [Int](repeating: 0, count: classCount)
+        var idle = 0
+        while labels.count < options.batchSize && idle < classCount {
+            let label = cursor
+            cursor = (cursor + 1) % classCount
+            // Draw a little beyond what a class still needs: some draws are dropped.
+            if remaining[label] > 0 && draws[label] + assigned[label] < drawLimit && assigned[label] < remaining[label] + 8 {
+                labels.append(label)
+                assigned[label] += 1
+                idle = 0
+            } else {
+                idle += 1
+            }
+        }
+        if labels.isEmpty {
+            let label = (0..<classCount).first { remaining[$0] > 0 }!
+            throw ReptileError(path: checkpointPath,
+                               "class \(quoted(config.classNames[label])): only \(perClass - remaining[label]) of \(perClass) texts in \(draws[label]) draws (so far \(duplicates) duplicates, \(copies) training copies, \(empty) empty, \(lowConfidence) below --min-confidence dropped)",
+                               fix: "ask for fewer texts, raise --temperature or --top-p, lower --min-confidence, or train the generator longer")
+        }
+        boundStoragePool()
+        let sequences = generator.generate(classes: labels, length: architecture.sequenceLength, sampling: sampling,
+                                           endToken: TextGenerationVocabulary.endIndex, random: &random)
+        let texts = sequences.map { vocabulary.decode($0) }
+        let padded = TokenBatches.padded(sequences, length: architecture.discriminatorLength)
+        let scores = discriminator.scores(tokens: padded, classes: labels)
+        let confidences: [Float]
+        if let classifier {
+            confidences = classifierLogProbabilities(classifier, texts: texts, labels: labels).map { exp($0) }
+        } else {
+            // p(y | x) ∝ exp(D(x, y)): the projection discriminator's class posterior.
+            let perClass = (0..<classCount).map { label in discriminator.scores(tokens: padded, classes: [Int](repeating: label, count: labels.count)) }
+            confidences = labels.indices.map { row in
+                let logits = (0..<classCount).map { perClass[$0][row] }
+                let maximum = logits.max()!
+                let denominator = logits.reduce(Float(0)) { $0 + exp($1 - maximum) }
+                return exp(logits[labels[row]] - maximum) / denominator
+            }
+        }
+        for (index, label) in labels.enumerated() {
+            draws[label] += 1
+            guard remaining[label] > 0 else { continue }
+            let text = texts[index]
+            if text.isEmpty { empty += 1; continue }
+            if confidences[index] < (options.minimumConfidence ?? -1) { lowConfidence += 1; continue }
+            if !options.keepTrainingCopies && trainingTexts.contains(GenerationTokenizer.normalised(text)) { copies += 1; continue }
+            if !options.keepDuplicates {
+                guard seen.insert(text).inserted else { duplicates += 1; continue }
+            }
+            remaining[label] -= 1
+            acceptedTexts.append(text)
+            acceptedLabels.append(Int64(label))
+            acceptedScores.append(scores[index])
+            acceptedConfidences.append(confidences[index])
+            progress.advance()
+        }
+    }
+    progress.finish()
+
+    let generatorSHA256 = try SHA256.hex(ofFileAt: checkpointPath)
+    let created = options.created ?? creationTimestamp()
+    let generationConfig: JSONValue = [
+        "run": .string(options.run), "per_class": .integer(Int64(perClass)), "seed": .integer(Int64(bitPattern: options.seed)),
+        "generator": .string(generatorName), "temperature": .number(rounded(Double(options.temperature), digits: 6)), "top_p": .number(rounded(Double(options.topP), digits: 6)),
+        "batch_size": .integer(Int64(options.batchSize)), "shard_size": .integer(Int64(options.shardSize)),
+        "min_confidence": options.minimumConfidence.map { .number(rounded(Double($0), digits: 6)) } ?? .null,
+        "keep_duplicates": .bool(options.keepDuplicates), "keep_training_copies": .bool(options.keepTrainingCopies),
+        "confidence_source": .string(confidenceSource), "d_score": .string(textDScoreDescription), "generator_sha256": .string(generatorSHA256),
+    ]
+    let configSHA256 = SHA256.hex(of: try StableJSON.string(generationConfig))
+    let destination = URL(fileURLWithPath: options.run).appendingPathComponent(RunNames.synthetic).path
+    let staging = try StagingFolder(destination: destination, force: options.force)
+    let shardCount = (total + options.shardSize - 1) / options.shardSize
+    var shardSummaries: [ShardSummary] = []
+    for shard in 0..<shardCount {
+        let rows = (shard * options.shardSize)..<min(total, (shard + 1) * options.shardSize)
+        let metadata = ShardMetadata(kind: .text, split: "synthetic", classNames: config.classNames, seed: options.seed,
+                                     configSHA256: configSHA256, created: created, generatorSHA256: generatorSHA256)
+        let writer = try ShardWriter(path: staging.path(shardFileName(split: "synthetic", index: shard, count: shardCount)), metadata: metadata,
+                                     count: rows.count, imageShape: nil, columns: [ShardColumn("d_score", .float32), ShardColumn("confidence", .float32)])
+        try writer.appendTexts(Array(acceptedTexts[rows]), labels: Array(acceptedLabels[rows]),
+                               columns: ["d_score": Array(acceptedScores[rows]), "confidence": Array(acceptedConfidences[rows])])
+        shardSummaries.append(try writer.finish())
+    }
+    // synthetic.jsonl: one {"text", "label" (class name), "d_score", "confidence"} object a line.
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.withoutEscapingSlashes]
+    var lines = Data()
+    for index in acceptedTexts.indices {
+        let text = String(decoding: try encoder.encode(acceptedTexts[index]), as: UTF8.self)
+        let label = String(decoding: try encoder.encode(config.classNames[Int(acceptedLabels[index])]), as: UTF8.self)
+        lines.append(contentsOf: Array("{\"text\":\(text),\"label\":\(label),\"d_score\":\(acceptedScores[index]),\"confidence\":\(acceptedConfidences[index])}\n".utf8))
+    }
+    try writeAtomically(lines, to: staging.path("synthetic.jsonl"))
+
+    let totalDraws = draws.reduce(0, +)
+    var sourceFiles = [DatasetInfo.SourceFile(path: checkpointPath, role: "generator checkpoint (\(generatorName))",
+                                              bytes: fileSize(checkpointPath), sha256: generatorSHA256)]
+    if let classifierPath {
+        sourceFiles.append(.init(path: classifierPath, role: "confidence classifier", bytes: fileSize(classifierPath),
+                                 sha256: try SHA256.hex(ofFileAt: classifierPath)))
+    }
+    let info = DatasetInfo(
+        name: URL(fileURLWithPath: options.run).lastPathComponent + "-synthetic", kind: .text, imageShape: nil, classNames: config.classNames,
+        splits: ["synthetic": .init(count: total, classCounts: [Int](repeating: perClass, count: classCount), shards: shardSummaries)],
+        source: .init(format: "reptile-text-gan", files: sourceFiles, records: totalDraws, processing: [
+            "generator": .string(generatorName), "confidence_source": .string(confidenceSource), "d_score": .string(textDScoreDescription),
+            "draws": .integer(Int64(totalDraws)), "acceptance_rate": .number(rounded(Double(total) / Double(max(totalDraws, 1)))),
+            "dropped_duplicates": .integer(Int64(duplicates)), "dropped_training_copies": .integer(Int64(copies)),
+            "dropped_empty": .integer(Int64(empty)), "dropped_below_min_confidence": .integer(Int64(lowConfidence)),
+            "temperature": .number(rounded(Double(options.temperature), digits: 6)), "top_p": .number(rounded(Double(options.topP), digits: 6)),
+            "min_confidence": options.minimumConfidence.map { .number(rounded(Double($0), digits: 6)) } ?? .null,
+        ]),
+        provenance: .init(created: created, seed: options.seed, command: options.command, config: generationConfig, configSHA256: configSHA256))
+    try info.write(to: staging.path(DatasetInfo.fileName))
+    try staging.commit()
+    return TextGenerationResult(path: staging.destination.path, count: total, classCounts: [Int](repeating: perClass, count: classCount),
+                                draws: totalDraws, droppedDuplicates: duplicates, droppedTrainingCopies: copies, droppedEmpty: empty,
+                                droppedLowConfidence: lowConfidence, generator: generatorName, confidenceSource: confidenceSource)
+}
+
+private func fileSize(_ path: String) -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+}
