@@ -45,7 +45,15 @@ public final class StoragePool: Sendable {
     /// allocations without seeing those of tests running beside it.
     @TaskLocal public static var current: StoragePool = .shared
 
-    public init() {}
+    /// Free blocks beyond this many elements go back to the system instead of the pool: blocks are
+    /// kept by exact size, and a workload whose sizes keep changing (text batches of varying
+    /// length) would otherwise cache every size it ever saw (a PPO run on SMS grew to 24 GB).
+    public let maximumPooledElements: Int
+
+    /// 2^28 elements, 1 GiB: several times what a fixed-size training step keeps (W4 ≈ 170 MB).
+    public init(maximumPooledElements: Int = 1 << 28) {
+        self.maximumPooledElements = maximumPooledElements
+    }
 
     deinit { releaseFreeBlocks() }
 
@@ -77,10 +85,13 @@ public final class StoragePool: Sendable {
 
     func recycle(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
         let address = UInt(bitPattern: pointer)
-        state.withLock { lists in
+        let pooled = state.withLock { lists in
+            guard lists.pooledElementCount + count <= maximumPooledElements else { return false }
             lists.blocksByCount[count, default: []].append(address)
             lists.pooledElementCount += count
+            return true
         }
+        if !pooled { pointer.deallocate() }
     }
 
     /// Returns every free block to the system (e.g. between unrelated jobs in one process).

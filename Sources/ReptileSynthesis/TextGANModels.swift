@@ -67,15 +67,6 @@ public final class ClassAwareTextDiscriminator: Layer {
     }
 }
 
-/// The engine's storage pool keeps freed blocks by exact size for reuse. Text batches vary in size
-/// (real tokens per batch, sequences per rollout), so without a bound every new size would stay
-/// cached: a PPO run on SMS grew to 24 GB. Past `maximumPooledBytes` the free blocks go back to
-/// the system; call it between steps.
-func boundStoragePool(maximumPooledBytes: Int = 1 << 30) {
-    let pool = StoragePool.current
-    if pool.pooledElementCount * MemoryLayout<Float>.size > maximumPooledBytes { pool.releaseFreeBlocks() }
-}
-
 /// Runs `body` with the layer's parameters not requiring gradients (no backward closures kept),
 /// restoring their previous state afterwards.
 func withoutGradients<Result>(_ layer: any Layer, _ body: () throws -> Result) rethrows -> Result {
@@ -128,7 +119,6 @@ extension TextGenerator {
         withoutGradients(self) {
             var total: Double = 0, count = 0
             for start in stride(from: 0, to: targets.count, by: batchSize) {
-                boundStoragePool()
                 let end = min(targets.count, start + batchSize)
                 let batch = TokenBatches.teacherForcing(Array(targets[start..<end]))
                 guard !batch.labels.isEmpty else { continue }

@@ -443,7 +443,6 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
 /// every real position (padding left out), gradient norm clipped at 5, one Adam update. Returns
 /// the mean loss in nats per token and the number of tokens.
 func maximumLikelihoodStep(_ generator: TextGenerator, optimizer: Adam, targets: [[Int]], classes: [Int]) -> (loss: Float, tokens: Int) {
-    boundStoragePool()
     let batch = TokenBatches.teacherForcing(targets)
     guard !batch.labels.isEmpty else { return (0, 0) }
     optimizer.zeroGradients()
@@ -471,7 +470,6 @@ struct DiscriminatorTotals {
 /// One discriminator update: real target sequences against generated ones of the same classes.
 /// Returns the loss, the accuracy (real logit > 0, fake < 0) and the mean sigmoid scores.
 func discriminatorStep(_ state: TextGANState, real: [[Int]], fake: [[Int]], classes: [Int]) -> (loss: Float, accuracy: Float, real: Float, fake: Float) {
-    boundStoragePool()
     let length = state.config.architecture.discriminatorLength, count = classes.count
     state.discriminatorOptimizer.zeroGradients()
     let realLogits = state.discriminator(tokens: TokenBatches.padded(real, length: length), classes: classes)

@@ -144,7 +144,6 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
                                "class \(quoted(config.classNames[label])): only \(perClass - remaining[label]) of \(perClass) texts in \(draws[label]) draws (so far \(duplicates) duplicates, \(copies) training copies, \(empty) empty, \(lowConfidence) below --min-confidence dropped)",
                                fix: "ask for fewer texts, raise --temperature or --top-p, lower --min-confidence, or train the generator longer")
         }
-        boundStoragePool()
         let sequences = generator.generate(classes: labels, length: architecture.sequenceLength, sampling: sampling,
                                            endToken: TextGenerationVocabulary.endIndex, random: &random)
         let texts = sequences.map { vocabulary.decode($0) }

@@ -85,7 +85,6 @@ public final class TextPolicyOptimizer {
     /// Samples one sequence per class (up to `length` tokens; rows stop at the end marker) and
     /// records per token the policy's log-probability and value and the reference's log-probability.
     public func collect(classes: [Int], length: Int, random: inout SeededRandom) -> TextRollouts {
-        boundStoragePool()
         let sequences = policy.generate(classes: classes, length: length, sampling: TokenSampling(forbidden: forbidden),
                                         endToken: endToken, random: &random)
         let lengths = sequences.map(\.count)
@@ -144,7 +143,6 @@ public final class TextPolicyOptimizer {
                                         settings: PPOUpdateSettings(clipRange: settings.clipRange, epochs: settings.epochs,
                                                                     minibatchSize: settings.minibatchSize),
                                         optimizer: optimizer, random: &random) { indices in
-            boundStoragePool()
             let sequences = indices.map { rollouts.sequences[$0] }
             let evaluated = evaluate(policy, sequences: sequences, classes: indices.map { rollouts.classes[$0] })
             let (logProbabilities, entropies) = tokenPolicyTerms(logits: evaluated.logits, actions: evaluated.labels)

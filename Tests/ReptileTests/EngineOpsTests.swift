@@ -64,6 +64,20 @@ import Testing
             #expect(pool.freshAllocationCount == 1)
         }
     }
+
+    /// Blocks of ever-new sizes (text batches) do not pile up: past the bound they are freed.
+    @Test func thePoolKeepsNoMoreThanItsBound() {
+        let pool = StoragePool(maximumPooledElements: 1500)
+        StoragePool.$current.withValue(pool) {
+            do {
+                let first = Tensor(zeros: [1000]), second = Tensor(zeros: [1000])
+                #expect(first.count + second.count == 2000)
+            }
+            #expect(pool.pooledElementCount == 1000)
+            for size in 1...50 { _ = Tensor(zeros: [size * 7]) }
+            #expect(pool.pooledElementCount <= 1500)
+        }
+    }
 }
 
 @Suite struct EngineElementwiseGradientTests {
