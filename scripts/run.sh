@@ -40,8 +40,12 @@ step "ingest the bundled MNIST sample${REAL_PER_CLASS:+ ($REAL_PER_CLASS trainin
 "$reptile" ingest image datasets/samples/mnist --name "$name" --test-fraction 0.2 "${subset[@]}" --seed "$SEED" --force
 
 step "pretrain the CNN on the real train split ($CLASSIFIER_EPOCHS epochs at most)"
+# With a handful of images an epoch is two steps and a tenth of them (the validation slice) is one
+# a class: early stopping after 3 such epochs stops at chance (measured: 9.75 %), so it waits.
+patience=()
+if [ -n "$REAL_PER_CLASS" ]; then patience=(--patience "$CLASSIFIER_EPOCHS"); fi
 "$reptile" pretrain --dataset "$dataset" --out "$out"-classifier \
-    --epochs "$CLASSIFIER_EPOCHS" --seed "$SEED" --force
+    --epochs "$CLASSIFIER_EPOCHS" "${patience[@]}" --seed "$SEED" --force
 
 step "train the conditional GAN ($GAN_EPOCHS epochs, $PPO_ITERATIONS PPO iterations)"
 ppo=()
