@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Reptile needs, only when it is missing: quick and silent when all is there.
 # System: pkg-config, HDF5 (+ h5dump), libpng, OpenBLAS, zlib (apt-get).
-# Python (interoperability tests only): h5py and Pillow (pip).
+# Python (interoperability tests only): python3 with h5py and Pillow (pip, else Debian's packages).
 set -euo pipefail
+
+apt_install() {
+    echo "setup: installing $* (apt-get)" >&2
+    sudo_prefix=""
+    [ "$(id -u)" -ne 0 ] && sudo_prefix="sudo"
+    $sudo_prefix apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_prefix apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 missing=()
 for package in pkg-config libhdf5-dev hdf5-tools libpng-dev libopenblas-dev zlib1g-dev; do
@@ -10,21 +18,21 @@ for package in pkg-config libhdf5-dev hdf5-tools libpng-dev libopenblas-dev zlib
         missing+=("$package")
     fi
 done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]}" >&2
-    sudo_prefix=""
-    [ "$(id -u)" -ne 0 ] && sudo_prefix="sudo"
-    $sudo_prefix apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_prefix apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 if [ "${REPTILE_SKIP_PYTHON:-0}" != "1" ]; then
+    # A fresh machine may have no Python at all: Debian's own, with its h5py and Pillow packages.
     if ! command -v python3 >/dev/null 2>&1; then
-        echo "setup: python3 is missing (needed by the interoperability tests only); install python3 and python3-pip" >&2
-        exit 1
+        apt_install python3 python3-pip python3-h5py python3-pil
     fi
     if ! python3 -c "import h5py, PIL" >/dev/null 2>&1; then
         echo "setup: installing h5py and Pillow for python3 (interoperability tests)" >&2
-        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore h5py Pillow
+        # pip first (any python3); a Debian python that refuses pip (PEP 668) gets the apt packages.
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore h5py Pillow \
+            || apt_install python3-h5py python3-pil
+    fi
+    if ! python3 -c "import h5py, PIL" >/dev/null 2>&1; then
+        echo "setup: python3 cannot import h5py and Pillow (needed by the interoperability tests); install them for $(command -v python3)" >&2
+        exit 1
     fi
 fi
