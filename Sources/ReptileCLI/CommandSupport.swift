@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import ReptileCore
+import ReptileFormats
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,4 +93,10 @@ struct SplitArguments: ParsableArguments {
 
     @Option(help: "Records per shard file.")
     var shardSize: Int = 10_000
+}
+
+/// The `created` stamp of `--deterministic`: SOURCE_DATE_EPOCH when set, else the epoch itself, so
+/// two runs write byte-identical files.
+func deterministicCreationTimestamp() -> String {
+    creationTimestamp(environment: ["SOURCE_DATE_EPOCH": ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] ?? "0"])
 }

@@ -35,7 +35,7 @@ extension OutputArguments {
         options.force = force
         options.command = commandLineText
         if deterministic {
-            options.created = creationTimestamp(environment: ["SOURCE_DATE_EPOCH": ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] ?? "0"])
+            options.created = deterministicCreationTimestamp()
         }
         return options
     }

@@ -234,7 +234,7 @@ struct Generate: ParsableCommand {
             options.command = commandLineText
             options.showProgress = !json
             if deterministic {
-                options.created = creationTimestamp(environment: ["SOURCE_DATE_EPOCH": ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] ?? "0"])
+                options.created = deterministicCreationTimestamp()
             }
             let result = try generateImages(options)
             if json {
@@ -272,7 +272,7 @@ extension Generate {
         options.command = commandLineText
         options.showProgress = !json
         if deterministic {
-            options.created = creationTimestamp(environment: ["SOURCE_DATE_EPOCH": ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] ?? "0"])
+            options.created = deterministicCreationTimestamp()
         }
         let result = try generateTexts(options)
         if json {
