@@ -88,6 +88,9 @@ struct SplitArguments: ParsableArguments {
     @Option(help: "Keep N training records per class (seeded), for low-data experiments. The test split is never reduced.")
     var perClass: Int?
 
+    @Flag(help: "With --per-class: a class with fewer training records keeps all of them instead of failing.")
+    var allowFewer = false
+
     @Option(help: "Seed for splitting and ordering.")
     var seed: UInt64 = 0
 

@@ -22,6 +22,7 @@ extension SplitArguments {
         options.testFraction = testFraction
         options.validationFraction = validationFraction
         options.perClass = perClass
+        options.allowFewer = allowFewer
         options.seed = seed
         options.shardSize = shardSize
         return options

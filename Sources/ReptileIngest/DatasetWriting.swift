@@ -115,6 +115,7 @@ func splitConfig(_ options: SplitOptions, separateTest: Bool) -> [String: JSONVa
     ]
     config["test_fraction"] = separateTest ? .null : .number(options.testFraction)
     config["per_class"] = options.perClass.map { .integer(Int64($0)) } ?? .null
+    if options.perClass != nil && options.allowFewer { config["allow_fewer"] = .bool(true) }
     return config
 }
 
@@ -140,6 +141,9 @@ func validateSplitOptions(_ options: SplitOptions, separateTest: Bool) throws {
     }
     if let perClass = options.perClass, perClass < 1 {
         throw ReptileError("--per-class must be at least 1", fix: "use e.g. 10")
+    }
+    if options.allowFewer && options.perClass == nil {
+        throw ReptileError("--allow-fewer only applies with --per-class", fix: "add --per-class N or drop --allow-fewer")
     }
     guard options.shardSize >= 1 else { throw ReptileError("--shard-size must be at least 1", fix: "use e.g. 10000") }
 }

@@ -8,6 +8,9 @@ public struct SplitOptions: Sendable, Equatable {
     public var validationFraction: Double = 0
     /// Keep only this many training records per class (low-data experiments). Test is never reduced.
     public var perClass: Int? = nil
+    /// With `perClass`: a class with fewer training records keeps all of them instead of failing
+    /// (TREC's ABBR has 86 training questions, so `--per-class 100` is otherwise impossible there).
+    public var allowFewer: Bool = false
     public var seed: UInt64 = 0
     public var shardSize: Int = 10_000
     public init() {}
@@ -33,7 +36,8 @@ public func orderedClassNames<Names: Sequence>(_ names: Names) -> [String] where
 }
 
 /// Stratified, seeded split. Every class keeps at least one training record; with `perClass`,
-/// exactly that many (an error when a class has fewer, since the experiment would be unequal).
+/// exactly that many (an error when a class has fewer, since the experiment would be unequal,
+/// unless `allowFewer` says to keep all of that class's records).
 public func planSplits(labels: [Int], classNames: [String], testLabels: [Int]?, options: SplitOptions) throws -> SplitPlan {
     let random = SeededRandom(seed: options.seed)
     var plan = SplitPlan()
@@ -54,9 +58,9 @@ public func planSplits(labels: [Int], classNames: [String], testLabels: [Int]?, 
         plan.validation += shuffled[testCount..<(testCount + validationCount)]
         var training = Array(shuffled[(testCount + validationCount)...])
         if let perClass = options.perClass {
-            guard training.count >= perClass else {
+            guard training.count >= perClass || options.allowFewer else {
                 throw ReptileError("class \(quoted(classNames[label])) has only \(training.count) training records, fewer than --per-class \(perClass)",
-                                   fix: "lower --per-class to at most \(training.count) or --test-fraction/--val-fraction")
+                                   fix: "lower --per-class to at most \(training.count), lower --test-fraction/--val-fraction, or add --allow-fewer to keep all of that class")
             }
             training = Array(training.prefix(perClass))
         }

@@ -133,4 +133,25 @@ import ReptileCore
         #expect(info.classNames.contains("HUM:ind"))
         #expect(info.splits["train"]?.classCounts[info.classNames.firstIndex(of: "HUM:ind")!] == 962)
     }
+
+    /// TREC's ABBR has 86 training questions: `--per-class 100` refuses, `--allow-fewer` keeps all 86.
+    @Test func perClassWithAllowFewerKeepsAllOfASmallClass() throws {
+        let parent = try Support.makeTemporaryFolder("text-allow-fewer")
+        defer { Support.remove(parent) }
+        let source = [Support.sharedDataset("trec/train_5500.label"), "--test", Support.sharedDataset("trec/TREC_10.label"),
+                      "--encoding", "latin1", "--per-class", "100", "--seed", "3"]
+        let refused = try IngestTesting.ingest(["ingest", "text"] + source + ["--name", "strict"], parent: parent)
+        #expect(refused.status != 0)
+        #expect(refused.standardError.contains("\"ABBR\" has only 86") && refused.standardError.contains("--allow-fewer"))
+        #expect(!FileManager.default.fileExists(atPath: parent.appendingPathComponent("strict").path))
+
+        let result = try IngestTesting.ingest(["ingest", "text"] + source + ["--allow-fewer", "--name", "low"], parent: parent)
+        try #require(result.status == 0, "\(result.standardError)")
+        let info = try DatasetFolder(path: parent.appendingPathComponent("low").path).info
+        let abbreviation = try #require(info.classNames.firstIndex(of: "ABBR"))
+        let counts = try #require(info.splits["train"]?.classCounts)
+        #expect(counts[abbreviation] == 86)
+        #expect(counts.enumerated().allSatisfy { $0.offset == abbreviation || $0.element == 100 })
+        #expect(info.splits["test"]?.count == 500)
+    }
 }
