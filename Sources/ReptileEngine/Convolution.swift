@@ -166,6 +166,15 @@ public func conv1d(_ input: Variable, weight: Variable, bias: Variable?, stride:
     return convolution(input, weight: weight, bias: bias, geometry: geometry)
 }
 
+/// A convolution's weight and bias, uniform in ±1/√fanIn (PyTorch's default init).
+func convolutionParameters(weightShape: [Int], fanIn: Int, outputChannels: Int, useBias: Bool, name: String,
+                           random: inout SeededRandom) -> (weight: Variable, bias: Variable?) {
+    let bound = 1 / Float(fanIn).squareRoot()
+    let weight = uniformParameter(weightShape, bound: bound, name: qualifiedName(name, "weight"), random: &random)
+    let bias = useBias ? uniformParameter([outputChannels], bound: bound, name: qualifiedName(name, "bias"), random: &random) : nil
+    return (weight, bias)
+}
+
 /// Conv2d layer: weight [outputChannels, inputChannels, k, k] and bias, PyTorch's default init.
 public final class Conv2d: Layer {
     public let weight: Variable
@@ -174,10 +183,9 @@ public final class Conv2d: Layer {
 
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 useBias: Bool = true, name: String, random: inout SeededRandom) {
-        let bound = 1 / Float(inputChannels * kernelSize * kernelSize).squareRoot()
-        weight = uniformParameter([outputChannels, inputChannels, kernelSize, kernelSize], bound: bound,
-                                  name: qualifiedName(name, "weight"), random: &random)
-        bias = useBias ? uniformParameter([outputChannels], bound: bound, name: qualifiedName(name, "bias"), random: &random) : nil
+        (weight, bias) = convolutionParameters(weightShape: [outputChannels, inputChannels, kernelSize, kernelSize],
+                                               fanIn: inputChannels * kernelSize * kernelSize, outputChannels: outputChannels,
+                                               useBias: useBias, name: name, random: &random)
         self.stride = stride
         self.padding = padding
     }
@@ -197,10 +205,9 @@ public final class Conv1d: Layer {
 
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 useBias: Bool = true, name: String, random: inout SeededRandom) {
-        let bound = 1 / Float(inputChannels * kernelSize).squareRoot()
-        weight = uniformParameter([outputChannels, inputChannels, kernelSize], bound: bound,
-                                  name: qualifiedName(name, "weight"), random: &random)
-        bias = useBias ? uniformParameter([outputChannels], bound: bound, name: qualifiedName(name, "bias"), random: &random) : nil
+        (weight, bias) = convolutionParameters(weightShape: [outputChannels, inputChannels, kernelSize],
+                                               fanIn: inputChannels * kernelSize, outputChannels: outputChannels,
+                                               useBias: useBias, name: name, random: &random)
         self.stride = stride
         self.padding = padding
     }

@@ -126,10 +126,9 @@ public final class ConvTranspose2d: Layer {
 
     public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 useBias: Bool = true, name: String, random: inout SeededRandom) {
-        let bound = 1 / Float(outputChannels * kernelSize * kernelSize).squareRoot()
-        weight = uniformParameter([inputChannels, outputChannels, kernelSize, kernelSize], bound: bound,
-                                  name: qualifiedName(name, "weight"), random: &random)
-        bias = useBias ? uniformParameter([outputChannels], bound: bound, name: qualifiedName(name, "bias"), random: &random) : nil
+        (weight, bias) = convolutionParameters(weightShape: [inputChannels, outputChannels, kernelSize, kernelSize],
+                                               fanIn: outputChannels * kernelSize * kernelSize, outputChannels: outputChannels,
+                                               useBias: useBias, name: name, random: &random)
         self.stride = stride
         self.padding = padding
     }
