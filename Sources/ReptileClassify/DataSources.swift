@@ -142,6 +142,8 @@ public final class MixedBatches {
     public let batchSize: Int
     public let shareOfSecond: Double
     public let recordsPerEpoch: Int
+    /// Optimizer steps in one epoch (the last batch may be short).
+    public var stepsPerEpoch: Int { max(1, (recordsPerEpoch + batchSize - 1) / batchSize) }
     private let readers: [ShardBatchReader?]
     private let labelMaps: [[Int]]
     private let leader: Int

@@ -186,6 +186,7 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
     var evaluationSeconds = Date().timeIntervalSince(evaluationStart)
 
     var runs: [FinetuneRun] = []
+    var reportedSettings = settings
     var after: ClassificationMetrics? = nil
     var trainingSeconds: Double = 0, trainedRecords = 0
     var kept: (any TrainableClassifier)? = nil
@@ -203,6 +204,8 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         }
         let batches = try MixedBatches(specs, shareOfSecond: options.train.count == 2 ? options.mix : nil,
                                        batchSize: runSettings.batchSize, seed: seed)
+        runSettings = runSettings.withMinimumSteps(stepsPerEpoch: batches.stepsPerEpoch)
+        if repeatIndex == 0 { reportedSettings = runSettings }
         let validation = holdout.map { slice in
             ValidationData(source: trainSources[0], labelMap: trainMaps[0], keep: { slice.isHeldOut($0) })
         }
@@ -239,7 +242,7 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         command: options.training.command, toolVersion: ReptileVersion.current,
         start: StartingClassifier(checkpoint: options.classifier, sha256: try options.classifier.map { try SHA256.hex(ofFileAt: $0) },
                                   scratch: fromScratch),
-        classifier: summary(of: kept!, file: ClassifierRunFiles.checkpoint), data: data, settings: settings, threads: options.training.threads,
+        classifier: summary(of: kept!, file: ClassifierRunFiles.checkpoint), data: data, settings: reportedSettings, threads: options.training.threads,
         before: before, after: after!, runs: runs,
         summary: RepeatSummary(repeats: options.repeats, seeds: runs.map(\.seed), accuracy: accuracy,
                                macroF1: MeanAndDeviation(runs.map(\.macroF1)),

@@ -25,14 +25,16 @@ public struct TrainingDefaults {
 
     /// A classifier on a pretrained encoder (minilm), as BERT is fine-tuned: batch 32, AdamW at
     /// 2e-5 for the encoder with weight decay 0.01, 10 % linear warm-up then linear decay, 3 epochs
-    /// (2 when continuing). A fresh head learns at 1e-3 (continuing: at the encoder's rate).
+    /// (2 when continuing), more on small training sets (at least 200 steps, at most 20 epochs)
+    /// unless `--epochs` is given. A fresh head learns at 1e-3 (continuing: at the encoder's rate).
     public static func encoderSettings(freshHead: Bool, epochs: Int?, batchSize: Int?, learningRate: Float?, headLearningRate: Float?,
                                        patience: Int?, seed: UInt64, freezeEncoder: Bool, encoderFolder: String?) -> TrainingSettings {
         let rate = learningRate ?? 2e-5
+        var recipe = EncoderFineTuning(headLearningRate: headLearningRate ?? (freshHead ? 1e-3 : rate),
+                                       freezeEncoder: freezeEncoder, encoderFolder: encoderFolder)
+        recipe.minimumSteps = epochs == nil ? EncoderFineTuning.defaultMinimumSteps : nil
         return TrainingSettings(epochs: epochs ?? (freshHead ? 3 : 2), batchSize: batchSize ?? 32, learningRate: rate,
-                                patience: patience ?? 2, seed: seed,
-                                encoder: EncoderFineTuning(headLearningRate: headLearningRate ?? (freshHead ? 1e-3 : rate),
-                                                           freezeEncoder: freezeEncoder, encoderFolder: encoderFolder))
+                                patience: patience ?? 2, seed: seed, encoder: recipe)
     }
 }
 
@@ -132,7 +134,7 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     guard options.training.encoder != nil || !options.training.freezeEncoder && options.training.headLearningRate == nil else {
         throw ReptileError("--freeze-encoder and --head-learning-rate apply to a pretrained encoder", fix: "give --encoder PATH, or drop them")
     }
-    let settings = options.training.encoder == nil
+    var settings = options.training.encoder == nil
         ? TrainingDefaults.settings(for: info.kind, finetuning: false, epochs: options.training.epochs, batchSize: options.training.batchSize,
                                     learningRate: options.training.learningRate, patience: options.training.patience, seed: options.training.seed,
                                     augment: options.training.augment)
@@ -172,6 +174,7 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
 
     let batches = try MixedBatches([BatchSourceSpec(source: train, labelMap: identity, keep: trainKeep)], shareOfSecond: nil,
                                    batchSize: settings.batchSize, seed: options.training.seed)
+    settings = settings.withMinimumSteps(stepsPerEpoch: batches.stepsPerEpoch)
     let trainingStart = Date()
     let outcome = try trainClassifier(model, batches: batches,
                                       validation: ValidationData(source: validationSource, labelMap: identity, keep: validationKeep),

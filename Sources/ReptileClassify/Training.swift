@@ -30,6 +30,17 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         self.encoder = encoder
     }
 
+    /// These settings with `epochs` raised, when the encoder recipe asks for a minimum number of
+    /// optimizer steps and the data gives few per epoch (BERT fine-tuning needs some hundreds of
+    /// steps: on TREC with 100 texts a class, 3 epochs are 51 steps and gave 71.8 %, 10 gave 92.0 %).
+    public func withMinimumSteps(stepsPerEpoch: Int) -> TrainingSettings {
+        guard let minimum = encoder?.minimumSteps, stepsPerEpoch > 0 else { return self }
+        var settings = self
+        let needed = (minimum + stepsPerEpoch - 1) / stepsPerEpoch
+        settings.epochs = max(epochs, min(needed, EncoderFineTuning.maximumEpochsForMinimumSteps))
+        return settings
+    }
+
     public func validate() throws {
         guard epochs >= 1 else { throw ReptileError("--epochs must be at least 1, got \(epochs)", fix: "give --epochs 1 or more") }
         guard batchSize >= 1 else { throw ReptileError("--batch-size must be at least 1, got \(batchSize)", fix: "give --batch-size 1 or more") }
@@ -58,6 +69,11 @@ public struct EncoderFineTuning: Codable, Equatable, Sendable {
     public var freezeEncoder: Bool
     /// Where the pretrained encoder came from (nil when continuing a checkpoint).
     public var encoderFolder: String?
+    /// With the default epoch count (no `--epochs`): train at least this many steps, epochs
+    /// growing up to `maximumEpochsForMinimumSteps` (see `TrainingSettings.withMinimumSteps`).
+    public var minimumSteps: Int?
+    static let defaultMinimumSteps = 200
+    static let maximumEpochsForMinimumSteps = 20
 
     public init(headLearningRate: Float, freezeEncoder: Bool, encoderFolder: String?) {
         self.headLearningRate = headLearningRate
@@ -189,7 +205,7 @@ public typealias ValidationData = BatchSourceSpec
 public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatches, validation: ValidationData?,
                             settings: TrainingSettings, metricsPath: String?, progressLabel: String,
                             showProgress: Bool) throws -> TrainingOutcome {
-    let stepsPerEpoch = max(1, (batches.recordsPerEpoch + settings.batchSize - 1) / settings.batchSize)
+    let stepsPerEpoch = batches.stepsPerEpoch
     let optimization = model.makeOptimization(settings: settings, stepsPerEpoch: stepsPerEpoch)
     let base = SeededRandom(seed: settings.seed)
     var dropoutRandom = base.derived("dropout")

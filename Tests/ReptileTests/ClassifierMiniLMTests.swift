@@ -122,6 +122,29 @@ enum MiniLMFixtures {
         #expect(try ClassifierConfig.read(checkpoint: continued.appendingPathComponent("classifier.h5").path).architecture == "minilm")
     }
 
+    /// Without --epochs, a small training set gets more than the 3 default epochs: at least 200
+    /// optimizer steps (BERT fine-tuning needs some hundreds), and the report says how many epochs.
+    @Test func withoutEpochsASmallSetTrainsForAtLeastTwoHundredSteps() throws {
+        let parent = try Support.makeTemporaryFolder("minilm-steps")
+        defer { Support.remove(parent) }
+        let encoder = try TinyBERT.makeFolder(in: parent)
+        let dataset = try MiniLMFixtures.makeDataset(in: parent)
+        let output = parent.appendingPathComponent("classifier")
+        let result = try Support.reptile(["pretrain", "--dataset", dataset.path, "--encoder", encoder.path, "--out", output.path,
+                                          "--batch-size", "8", "--max-length", "16", "--patience", "50", "--seed", "4", "--threads", "1"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let report = try ClassifierFixtures.json(output.appendingPathComponent("report.json"))
+        let settings = try #require(report["settings"] as? [String: Any])
+        let training = try #require(report["training"] as? [String: Any])
+        let records = try #require((report["data"] as? [String: Any])?["train"] as? [String: Any])["records"] as? Int
+        let stepsPerEpoch = (try #require(records) + 7) / 8
+        let epochs = (200 + stepsPerEpoch - 1) / stepsPerEpoch
+        #expect(epochs > 3)
+        #expect(settings["epochs"] as? Int == epochs)
+        #expect((settings["encoder"] as? [String: Any])?["minimum_steps"] as? Int == 200)
+        #expect(training["epochs_run"] as? Int == epochs && training["steps"] as? Int == epochs * stepsPerEpoch)
+    }
+
     /// --freeze-encoder trains the head only: the encoder's weights come out bit-identical.
     /// `finetune --scratch --encoder` starts over from the pretrained encoder with a fresh head.
     @Test func aFrozenEncoderStaysAsLoadedAndScratchStartsFromTheEncoder() throws {
