@@ -16,13 +16,13 @@ def key(row, *names):
 
 real = load(f"{prefix}-real-3seeds/report.json")["summary"]
 real_mean = real["accuracy"]["mean"]
-print(f"real train split, text-cnn, 3 seeds: {100*real_mean:.2f} ± {100*real['accuracy']['std']:.2f} %")
+print(f"real train split, text-cnn, 3 seeds: {100*real_mean:.2f} ± {100*real['accuracy']['std']:.2f} %, macro-F1 {real['macro_f1']['mean']:.3f} ± {real['macro_f1']['std']:.3f}")
 for run in sorted(glob.glob(f"{prefix}-textgan*/report.json")):
     report = load(run)
     print(os.path.dirname(run), {k: v for k, v in report.items() if "perplexity" in k})
 print()
-print("| generator | T | BLEU-2 / 3 / 4 | Self-BLEU-2 / 3 / 4 | distinct-2 | copies % | novel 4-grams % | agrees % | synthetic-only accuracy % (seed 0) | 3 seeds | of real % |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| generator | T | BLEU-2 / 3 / 4 | Self-BLEU-2 / 3 / 4 | distinct-2 | copies % | novel 4-grams % | agrees % | synthetic-only accuracy % (seed 0) | 3 seeds | of real % | macro-F1 (seed 0) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 rows = []
 for evaluation in glob.glob(f"{prefix}-textgan*-t*/evaluation.json"):
     folder = os.path.dirname(evaluation)
@@ -39,7 +39,7 @@ evaluations = glob.glob(f"{prefix}-textgan*-t*/evaluation.json")
 if evaluations:
     t = load(evaluations[0])["real_test"][0]
     print(f"| (real test split, {t['records']}) | | | {t['self_bleu2']:.3f} / {t['self_bleu3']:.3f} / {t['self_bleu4']:.3f} | "
-          f"{t['distinct2']:.3f} | {100*t['copy_share']:.1f} | {100*t['novel_four_gram_share']:.1f} | | | | |")
+          f"{t['distinct2']:.3f} | {100*t['copy_share']:.1f} | {100*t['novel_four_gram_share']:.1f} | | | | | |")
 for name, temperature, o, cas, three in sorted(rows, key=lambda r: (r[0], r[1])):
     def g(*names):
         return key(o, *names)
@@ -50,4 +50,4 @@ for name, temperature, o, cas, three in sorted(rows, key=lambda r: (r[0], r[1]))
     print(f"| {name} | {temperature:g} | {g('bleu2'):.3f} / {g('bleu3'):.3f} / {g('bleu4'):.3f} | "
           f"{g('self_bleu2','selfBleu2'):.3f} / {g('self_bleu3','selfBleu3'):.3f} / {g('self_bleu4','selfBleu4'):.3f} | "
           f"{g('distinct2'):.3f} | {100*g('copy_share','copyShare'):.1f} | {100*g('novel_four_gram_share','novelFourGramShare'):.1f} | "
-          f"{100*g('classifier_agreement','classifierAgreement'):.1f} | {text} | {seeds} | {100*best/real_mean:.0f} |")
+          f"{100*g('classifier_agreement','classifierAgreement'):.1f} | {text} | {seeds} | {100*best/real_mean:.0f} | {cas['macro_f1']['mean']:.3f} |")
