@@ -168,6 +168,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Text runs: nucleus sampling, only the most probable tokens holding this share of the probability (default 1: all).")
     var topP: Float?
 
+    @Option(help: "Text runs: uniform (exactly N per class) or train (N × classes in all, in the real train split's class proportions).")
+    var classProportions: String?
+
     @Flag(help: "Text runs: keep exact duplicates among the generated texts (dropped by default).")
     var keepDuplicates = false
 
@@ -210,8 +213,8 @@ struct Generate: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             if try RunKind.of(run: runFolder) == .text { return try generateText() }
-            if temperature != nil || topP != nil {
-                throw ReptileError("--temperature and --top-p are for text runs; \(runFolder) is an image run", fix: "leave them out")
+            if temperature != nil || topP != nil || classProportions != nil {
+                throw ReptileError("--temperature, --top-p and --class-proportions are for text runs; \(runFolder) is an image run", fix: "leave them out")
             }
             var options = ImageGenerationOptions(run: runFolder, perClass: perClass)
             let formats = format.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -255,6 +258,13 @@ extension Generate {
         var options = TextGenerationOptions(run: runFolder, perClass: perClass)
         options.temperature = temperature ?? 1
         options.topP = topP ?? 1
+        if let classProportions {
+            guard let proportions = TextClassProportions(rawValue: classProportions) else {
+                throw ReptileError("--class-proportions \(quoted(classProportions)) is not one of \(TextClassProportions.allCases.map(\.rawValue).joined(separator: ", "))",
+                                   fix: "write --class-proportions train or uniform")
+            }
+            options.classProportions = proportions
+        }
         options.minimumConfidence = minConfidence
         options.classifier = classifier
         guard let choice = TextGeneratorChoice(rawValue: generator) else {
@@ -282,7 +292,7 @@ extension Generate {
                            "generator": .string(result.generator), "confidence_source": .string(result.confidenceSource),
                            "class_counts": .array(result.classCounts.map { .integer(Int64($0)) })] as [String: JSONValue])
         } else {
-            print("wrote \(result.count) texts (\(result.classCounts.first ?? 0) per class, \(result.draws) drawn; dropped \(result.droppedDuplicates) duplicates, \(result.droppedTrainingCopies) training copies) from \(result.generator) to \(result.path)")
+            print("wrote \(result.count) texts (\(Set(result.classCounts).count == 1 ? "\(result.classCounts.first ?? 0) per class" : "per class " + result.classCounts.map(String.init).joined(separator: "/")), \(result.draws) drawn; dropped \(result.droppedDuplicates) duplicates, \(result.droppedTrainingCopies) training copies) from \(result.generator) to \(result.path)")
         }
     }
 }

@@ -15,9 +15,41 @@ public enum TextGeneratorChoice: String, Sendable, CaseIterable {
     case ppo
 }
 
+/// How many texts of each class `generate` writes.
+public enum TextClassProportions: String, Sendable, CaseIterable {
+    /// Exactly `perClass` of every class.
+    case uniform
+    /// `perClass × classes` in all, shared out in the proportions of the real train split, so a
+    /// classifier trained on them learns the real class prior (TREC's ABBR is 1.6 % of train).
+    case train
+}
+
+/// Per-class counts summing to `total` in proportion to `weights`: each class gets the floor of its
+/// share (at least 1), and what is left goes to the largest remainders (ties to the lower class).
+public func proportionalClassCounts(total: Int, weights: [Int]) -> [Int] {
+    precondition(!weights.isEmpty && total >= weights.count && weights.allSatisfy { $0 >= 0 }, "proportionalClassCounts: \(total) over \(weights)")
+    let sum = weights.reduce(0, +)
+    guard sum > 0 else { return proportionalClassCounts(total: total, weights: weights.map { _ in 1 }) }
+    let shares = weights.map { Double(total) * Double($0) / Double(sum) }
+    var counts = shares.map { max(1, Int($0.rounded(.down))) }
+    let remainders = shares.indices.sorted { (shares[$0] - shares[$0].rounded(.down), -$0) > (shares[$1] - shares[$1].rounded(.down), -$1) }
+    var index = 0
+    while counts.reduce(0, +) < total {
+        counts[remainders[index % remainders.count]] += 1
+        index += 1
+    }
+    // The minimum of 1 can overshoot: take the excess back from the largest classes.
+    while counts.reduce(0, +) > total {
+        let largest = counts.indices.max { counts[$0] < counts[$1] }!
+        counts[largest] -= 1
+    }
+    return counts
+}
+
 public struct TextGenerationOptions: Sendable {
     public var run: String
     public var perClass: Int
+    public var classProportions: TextClassProportions = .uniform
     public var temperature: Float = 1
     public var topP: Float = 1
     public var minimumConfidence: Float?
@@ -112,11 +144,23 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
         trainingTexts = Set(try TextTrainingData.read(folder, split: "train").0.map(GenerationTokenizer.normalised))
     }
 
-    let classCount = architecture.classCount, perClass = options.perClass, total = classCount * perClass
+    let classCount = architecture.classCount, perClass = options.perClass
+    let targets: [Int]
+    switch options.classProportions {
+    case .uniform: targets = [Int](repeating: perClass, count: classCount)
+    case .train:
+        let folder = try DatasetFolder(path: config.dataset)
+        guard let train = folder.info.splits["train"], train.classCounts.count == classCount else {
+            throw ReptileError(path: config.dataset, "has no train split with the run's \(classCount) classes to take proportions from",
+                               fix: "use --class-proportions uniform")
+        }
+        targets = proportionalClassCounts(total: perClass * classCount, weights: train.classCounts)
+    }
+    let total = targets.reduce(0, +)
     let sampling = TokenSampling(temperature: options.temperature, topP: options.topP, forbidden: vocabulary.forbiddenWhenSampling)
     var random = SeededRandom(seed: options.seed).derived("generate")
-    var remaining = [Int](repeating: perClass, count: classCount), draws = [Int](repeating: 0, count: classCount)
-    let drawLimit = perClass * options.drawsPerTextLimit
+    var remaining = targets, draws = [Int](repeating: 0, count: classCount)
+    let drawLimits = targets.map { $0 * options.drawsPerTextLimit }
     var seen = Set<String>()
     var acceptedTexts: [String] = [], acceptedLabels: [Int64] = [], acceptedScores: [Float] = [], acceptedConfidences: [Float] = []
     var duplicates = 0, copies = 0, empty = 0, lowConfidence = 0
@@ -130,7 +174,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
             let label = cursor
             cursor = (cursor + 1) % classCount
             // Draw a little beyond what a class still needs: some draws are dropped.
-            if remaining[label] > 0 && draws[label] + assigned[label] < drawLimit && assigned[label] < remaining[label] + 8 {
+            if remaining[label] > 0 && draws[label] + assigned[label] < drawLimits[label] && assigned[label] < remaining[label] + 8 {
                 labels.append(label)
                 assigned[label] += 1
                 idle = 0
@@ -141,7 +185,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
         if labels.isEmpty {
             let label = (0..<classCount).first { remaining[$0] > 0 }!
             throw ReptileError(path: checkpointPath,
-                               "class \(quoted(config.classNames[label])): only \(perClass - remaining[label]) of \(perClass) texts in \(draws[label]) draws (so far \(duplicates) duplicates, \(copies) training copies, \(empty) empty, \(lowConfidence) below --min-confidence dropped)",
+                               "class \(quoted(config.classNames[label])): only \(targets[label] - remaining[label]) of \(targets[label]) texts in \(draws[label]) draws (so far \(duplicates) duplicates, \(copies) training copies, \(empty) empty, \(lowConfidence) below --min-confidence dropped)",
                                fix: "ask for fewer texts, raise --temperature or --top-p, lower --min-confidence, or train the generator longer")
         }
         let sequences = generator.generate(classes: labels, length: architecture.sequenceLength, sampling: sampling,
@@ -184,7 +228,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
 
     let generatorSHA256 = try SHA256.hex(ofFileAt: checkpointPath)
     let created = options.created ?? creationTimestamp()
-    let generationConfig: JSONValue = [
+    var generationConfig: JSONValue = [
         "run": .string(options.run), "per_class": .integer(Int64(perClass)), "seed": .integer(Int64(bitPattern: options.seed)),
         "generator": .string(generatorName), "temperature": .number(rounded(Double(options.temperature), digits: 6)), "top_p": .number(rounded(Double(options.topP), digits: 6)),
         "batch_size": .integer(Int64(options.batchSize)), "shard_size": .integer(Int64(options.shardSize)),
@@ -192,6 +236,12 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
         "keep_duplicates": .bool(options.keepDuplicates), "keep_training_copies": .bool(options.keepTrainingCopies),
         "confidence_source": .string(confidenceSource), "d_score": .string(textDScoreDescription), "generator_sha256": .string(generatorSHA256),
     ]
+    if options.classProportions != .uniform, case .object(var fields) = generationConfig {
+        // Only when asked for, so uniform runs keep the configuration (and its sha256) they had.
+        fields["class_proportions"] = .string(options.classProportions.rawValue)
+        fields["class_counts"] = .array(targets.map { .integer(Int64($0)) })
+        generationConfig = .object(fields)
+    }
     let configSHA256 = SHA256.hex(of: try StableJSON.string(generationConfig))
     let destination = URL(fileURLWithPath: options.run).appendingPathComponent(RunNames.synthetic).path
     let staging = try StagingFolder(destination: destination, force: options.force)
@@ -227,7 +277,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
     }
     let info = DatasetInfo(
         name: URL(fileURLWithPath: options.run).lastPathComponent + "-synthetic", kind: .text, imageShape: nil, classNames: config.classNames,
-        splits: ["synthetic": .init(count: total, classCounts: [Int](repeating: perClass, count: classCount), shards: shardSummaries)],
+        splits: ["synthetic": .init(count: total, classCounts: targets, shards: shardSummaries)],
         source: .init(format: "reptile-text-gan", files: sourceFiles, records: totalDraws, processing: [
             "generator": .string(generatorName), "confidence_source": .string(confidenceSource), "d_score": .string(textDScoreDescription),
             "draws": .integer(Int64(totalDraws)), "acceptance_rate": .number(rounded(Double(total) / Double(max(totalDraws, 1)))),
@@ -239,7 +289,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
         provenance: .init(created: created, seed: options.seed, command: options.command, config: generationConfig, configSHA256: configSHA256))
     try info.write(to: staging.path(DatasetInfo.fileName))
     try staging.commit()
-    return TextGenerationResult(path: staging.destination.path, count: total, classCounts: [Int](repeating: perClass, count: classCount),
+    return TextGenerationResult(path: staging.destination.path, count: total, classCounts: targets,
                                 draws: totalDraws, droppedDuplicates: duplicates, droppedTrainingCopies: copies, droppedEmpty: empty,
                                 droppedLowConfidence: lowConfidence, generator: generatorName, confidenceSource: confidenceSource)
 }

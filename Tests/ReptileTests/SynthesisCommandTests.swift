@@ -234,6 +234,10 @@ import Testing
         let wrongClasses = try Support.reptile(["generate", "--run", run.path, "--per-class", "2", "--classifier", otherClasses])
         #expect(wrongClasses.status == 1 && wrongClasses.standardError.split(separator: "\n").count == 1)
         #expect(wrongClasses.standardError.contains("letters.h5") && wrongClasses.standardError.contains("classes"), "\(wrongClasses.standardError)")
+        // Text-only sampling options on an image run.
+        let textOnly = try Support.reptile(["generate", "--run", run.path, "--per-class", "2", "--class-proportions", "train"])
+        #expect(textOnly.status == 1 && textOnly.standardError.split(separator: "\n").count == 1
+                && textOnly.standardError.contains("--class-proportions"), "\(textOnly.standardError)")
         let otherShape = parent.appendingPathComponent("large.h5").path
         try SynthesisTesting.toyClassifier(at: otherShape, classNames: Self.digits, imageSize: 32)
         let wrongShape = try Self.train(["--out", run.path, "--resume", "--ppo-iterations", "1", "--classifier", otherShape])
