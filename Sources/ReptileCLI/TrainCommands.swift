@@ -12,6 +12,9 @@ struct Train: ParsableCommand {
 
 extension DiscriminatorHead: ExpressibleByArgument {}
 extension DiffAugmentSetting: ExpressibleByArgument {}
+extension DiffAugmentPolicy: ExpressibleByArgument {}
+extension GeneratorConditioning: ExpressibleByArgument {}
+extension AdversarialLoss: ExpressibleByArgument {}
 
 struct TrainImage: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,6 +45,15 @@ struct TrainImage: ParsableCommand {
     @Option(help: "DiffAugment (translation + cutout on real and generated images): auto (on below 500 images per class), on, off.")
     var diffAugment: DiffAugmentSetting?
 
+    @Option(help: "DiffAugment's transforms when it is on: translation, or translation-cutout (default translation-cutout).")
+    var diffAugmentPolicy: DiffAugmentPolicy?
+
+    @Option(help: "Where the generator sees the class: input (W1: one-hot next to the noise) or batchnorm (also per-class gains and biases in every batch-norm). Default input.")
+    var generatorConditioning: GeneratorConditioning?
+
+    @Option(help: "Adversarial loss: bce (non-saturating, W1) or hinge. Default bce.")
+    var loss: AdversarialLoss?
+
     @Option(help: "Decay of the generator's exponential moving average (the weights sampled from). Default 0.999.")
     var emaDecay: Float?
 
@@ -53,6 +65,9 @@ struct TrainImage: ParsableCommand {
 
     @Option(help: "Adam learning rate of both networks (default 0.0002, β₁ 0.5).")
     var learningRate: Float?
+
+    @Option(help: "Adam learning rate of the discriminator alone (two time-scale update rule, e.g. 0.0004 with --learning-rate 0.0001). Default: --learning-rate.")
+    var discriminatorLearningRate: Float?
 
     @Option(help: "λ of the mode-seeking term (MSGAN, Mao et al. 2019) in the generator's loss: pairs of images of one class should differ as much as their noise does (default 0, off).")
     var modeSeeking: Float?
@@ -109,6 +124,10 @@ struct TrainImage: ParsableCommand {
             options.epochs = epochs
             options.batchSize = batchSize
             options.learningRate = learningRate
+            options.discriminatorLearningRate = discriminatorLearningRate
+            options.generatorConditioning = generatorConditioning
+            options.diffAugmentPolicy = diffAugmentPolicy
+            options.adversarialLoss = loss
             options.minimumStepsPerEpoch = minEpochSteps
             options.modeSeekingWeight = modeSeeking
             options.seed = seed
