@@ -202,7 +202,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Classifier checkpoint for the confidence column (default: the run's PPO reward classifier).")
     var classifier: String?
 
-    @Option(help: "Generator: auto (PPO if trained, else EMA / MLE), ema (image), mle (text), pre-ppo (= ema or mle), ppo.")
+    @Option(help: "Generator: auto (PPO if trained, else EMA / MLE), ema (image), raw (image: the un-averaged adversarial generator), mle (text), pre-ppo (= ema or mle), ppo.")
     var generator: String = "auto"
 
     @Option(help: "Images generated per batch (memory is bounded by it).")

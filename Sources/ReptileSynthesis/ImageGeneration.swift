@@ -12,6 +12,9 @@ public enum GeneratorChoice: String, Sendable, CaseIterable {
     case ema
     case prePPO = "pre-ppo"
     case ppo
+    /// The adversarial generator's own weights and batch-norm statistics, without the average: to
+    /// measure what the EMA adds.
+    case raw
 }
 
 public struct ImageGenerationOptions: Sendable {
@@ -76,6 +79,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     switch options.generator {
     case .auto: generatorName = hasPPO ? RunNames.ppoGenerator : RunNames.averageGenerator
     case .ema, .prePPO: generatorName = RunNames.averageGenerator
+    case .raw: generatorName = RunNames.generator
     case .ppo:
         guard hasPPO else {
             throw ReptileError(path: checkpointPath, "has no PPO generator (the run had no PPO iterations)",
