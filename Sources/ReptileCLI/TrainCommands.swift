@@ -208,6 +208,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Images generated per batch (memory is bounded by it).")
     var batchSize: Int = 256
 
+    @Option(help: "Image runs: standard deviation of the noise z (training uses 1; below 1 truncates towards typical images, above 1 widens the spread).")
+    var noiseScale: Float = 1
+
     @Option(help: "Records per shard file.")
     var shardSize: Int = 10_000
 
@@ -246,6 +249,7 @@ struct Generate: ParsableCommand {
             }
             options.generator = choice
             options.batchSize = batchSize
+            options.noiseScale = noiseScale
             options.shardSize = shardSize
             options.seed = seed
             options.threads = threads

@@ -25,6 +25,9 @@ public struct ImageGenerationOptions: Sendable {
     public var classifier: String?
     public var generator: GeneratorChoice = .auto
     public var batchSize = 256
+    /// Standard deviation of the noise z (training draws N(0, 1)): below 1 trades diversity for
+    /// fidelity (BigGAN's truncation), above 1 the reverse.
+    public var noiseScale: Float = 1
     public var seed: UInt64 = 0
     public var force = false
     public var shardSize = 10_000
@@ -60,6 +63,7 @@ public let dScoreDescription = "discriminator real/fake logit (pre-sigmoid; high
 /// (and optionally PNGs) inside a staging folder that becomes RUN/synthetic only when complete.
 public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGenerationResult {
     guard options.perClass >= 1 else { throw ReptileError("--per-class must be at least 1", fix: "use e.g. 1000") }
+    guard options.noiseScale > 0 && options.noiseScale.isFinite else { throw ReptileError("--noise-scale must be positive", fix: "use e.g. 1") }
     guard options.batchSize >= 1 else { throw ReptileError("--batch-size must be at least 1", fix: "use e.g. 256") }
     guard options.shardSize >= 1 else { throw ReptileError("--shard-size must be at least 1", fix: "use e.g. 10000") }
     if let minimum = options.minimumConfidence, !(minimum >= 0 && minimum <= 1) {
@@ -114,7 +118,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     let generatorSHA256 = try SHA256.hex(ofFileAt: checkpointPath)
     let created = options.created ?? creationTimestamp()
     let destination = URL(fileURLWithPath: options.run).appendingPathComponent(RunNames.synthetic).path
-    let generationConfig: JSONValue = [
+    var generationFields: [String: JSONValue] = [
         "run": .string(options.run), "per_class": .integer(Int64(perClass)), "seed": .integer(Int64(bitPattern: options.seed)),
         "generator": .string(generatorName), "batch_size": .integer(Int64(options.batchSize)),
         "shard_size": .integer(Int64(options.shardSize)),
@@ -122,6 +126,11 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
         "confidence_source": .string(confidenceSource), "d_score": .string(dScoreDescription),
         "generator_sha256": .string(generatorSHA256), "formats": .array(options.writePNG ? ["h5", "png"] : ["h5"]),
     ]
+    if options.noiseScale != 1 {
+        // Recorded only when used, so the config (and its sha256) of an ordinary generation is unchanged.
+        generationFields["noise_scale"] = .number(Double(options.noiseScale))
+    }
+    let generationConfig = JSONValue.object(generationFields)
     let configSHA256 = SHA256.hex(of: try StableJSON.string(generationConfig))
     let staging = try StagingFolder(destination: destination, force: options.force)
     let pngRoot = "png"
@@ -174,7 +183,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
                                "class \(quoted(config.classNames[label])): only \(accepted) of \(perClass) images reached confidence ≥ \(options.minimumConfidence ?? 0) in \(draws[label]) draws (acceptance rate \(String(format: "%.2f", 100 * Double(accepted) / Double(max(draws[label], 1)))) %)",
                                fix: "lower --min-confidence, or train the generator longer")
         }
-        let noise = Tensor(normalShape: [labels.count, architecture.noiseSize], random: &random)
+        let noise = Tensor(normalShape: [labels.count, architecture.noiseSize], standardDeviation: options.noiseScale, random: &random)
         let images = generator(noise: noise, labels: labels).value
         let dScores = discriminator(Variable(images), labels: labels).realLogits.value.scalars
         let confidences: [Float]
