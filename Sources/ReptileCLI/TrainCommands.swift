@@ -36,7 +36,7 @@ struct TrainImage: ParsableCommand {
     @Option(help: "The run folder to create (or resume).")
     var out: String
 
-    @Option(help: "Discriminator head: acgan (auxiliary classifier) or projection. Default acgan.")
+    @Option(help: "Discriminator head: acgan (auxiliary classifier), tacgan (AC-GAN plus a twin classifier trained on generated images, Gong et al. 2019) or projection. Default acgan.")
     var discriminator: DiscriminatorHead?
 
     @Flag(help: "Spectral normalisation of every discriminator weight.")

@@ -12,6 +12,10 @@ public enum DiscriminatorHead: String, Codable, Sendable, CaseIterable {
     case acgan
     /// Projection (Miyato & Koyama 2018): logit = ψ(φ(x)) + e_yᵀ φ(x), with a class embedding e.
     case projection
+    /// Twin auxiliary classifiers (TAC-GAN, Gong et al. 2019): AC-GAN's class head (trained on real
+    /// images) plus a twin head trained on generated ones; G minimises the first's cross-entropy and
+    /// maximises the twin's, which cancels AC-GAN's pull towards easily classified samples.
+    case tacgan
 }
 
 /// Where the generator sees the class.
@@ -167,6 +171,8 @@ public final class ImageDiscriminator: Layer {
     let realHead: Linear
     /// AC-GAN: the auxiliary class head. Projection: the class embedding (rows e_y), no bias.
     let classHead: Linear
+    /// TAC-GAN's twin class head (trained on generated images); nil for the other heads.
+    let twinHead: Linear?
     let spectralNorms: [SpectralNorm]
 
     public init(_ architecture: ImageGANArchitecture, name: String = "discriminator", random: inout SeededRandom) {
@@ -179,16 +185,19 @@ public final class ImageDiscriminator: Layer {
         convolution2Norm = BatchNorm(featureCount: 128, name: childName(name, "conv2_norm"))
         realHead = Linear(inputSize: features, outputSize: 1, name: childName(name, "real_head"), random: &random)
         switch architecture.discriminatorHead {
-        case .acgan:
+        case .acgan, .tacgan:
             classHead = Linear(inputSize: features, outputSize: architecture.classCount, name: childName(name, "class_head"), random: &random)
         case .projection:
             classHead = Linear(inputSize: features, outputSize: architecture.classCount, useBias: false,
                                name: childName(name, "class_embedding"), random: &random)
         }
+        twinHead = architecture.discriminatorHead == .tacgan
+            ? Linear(inputSize: features, outputSize: architecture.classCount, name: childName(name, "twin_head"), random: &random) : nil
         if architecture.spectralNorm {
-            spectralNorms = [("conv1", convolution1.weight), ("conv2", convolution2.weight), ("real_head", realHead.weight),
-                             (architecture.discriminatorHead == .acgan ? "class_head" : "class_embedding", classHead.weight)]
-                .map { SpectralNorm(weightShape: $0.1.shape, name: childName(name, $0.0), random: &random) }
+            var normalised = [("conv1", convolution1.weight), ("conv2", convolution2.weight), ("real_head", realHead.weight),
+                              (architecture.discriminatorHead == .projection ? "class_embedding" : "class_head", classHead.weight)]
+            if let twinHead { normalised.append(("twin_head", twinHead.weight)) }
+            spectralNorms = normalised.map { SpectralNorm(weightShape: $0.1.shape, name: childName(name, $0.0), random: &random) }
         } else {
             spectralNorms = []
         }
@@ -196,6 +205,7 @@ public final class ImageDiscriminator: Layer {
 
     public var parameters: [Variable] {
         convolution1.parameters + convolution2.parameters + convolution2Norm.parameters + realHead.parameters + classHead.parameters
+            + (twinHead?.parameters ?? [])
     }
     public var buffers: [Variable] { convolution2Norm.buffers + spectralNorms.flatMap(\.buffers) }
     public func setTraining(_ training: Bool) {
@@ -211,7 +221,8 @@ public final class ImageDiscriminator: Layer {
     /// [B, classCount]. For the projection head the class logits are e_yᵀ φ(x) for every y: their
     /// softmax is the discriminator's class posterior, and the entry of the given class is added to
     /// the real/fake logit.
-    public func callAsFunction(_ images: Variable, labels: [Int]) -> (realLogits: Variable, classLogits: Variable) {
+    /// TAC-GAN adds `twinLogits`, the twin head's class logits [B, classCount] (nil otherwise).
+    public func callAsFunction(_ images: Variable, labels: [Int]) -> (realLogits: Variable, classLogits: Variable, twinLogits: Variable?) {
         var x = conv2d(images, weight: weight(0, convolution1.weight), bias: convolution1.bias, stride: 2, padding: 1)
         x = leakyRelu(x, negativeSlope: 0.2)
         x = conv2d(x, weight: weight(1, convolution2.weight), bias: convolution2.bias, stride: 2, padding: 1)
@@ -221,10 +232,13 @@ public final class ImageDiscriminator: Layer {
         let classLogits = linear(features, weight: weight(3, classHead.weight), bias: classHead.bias)
         switch architecture.discriminatorHead {
         case .acgan:
-            return (realLogits, classLogits)
+            return (realLogits, classLogits, nil)
+        case .tacgan:
+            let twin = twinHead!
+            return (realLogits, classLogits, linear(features, weight: weight(4, twin.weight), bias: twin.bias))
         case .projection:
             let selected = sum(classLogits * Variable(oneHot(labels, classCount: architecture.classCount)), alongAxis: 1)
-            return (realLogits + reshape(selected, [images.shape[0], 1]), classLogits)
+            return (realLogits + reshape(selected, [images.shape[0], 1]), classLogits, nil)
         }
     }
 }

@@ -131,7 +131,7 @@ struct AdversarialStepResult {
 func adversarialStep(_ state: ImageGANState, realImages: Tensor, realLabels: [Int], diffAugment: Bool, emaDecay: Float) -> AdversarialStepResult {
     let batch = realImages.shape[0]
     let classCount = state.config.architecture.classCount
-    let usesClassLoss = state.config.architecture.discriminatorHead == .acgan
+    let usesClassLoss = state.config.architecture.discriminatorHead != .projection
     let noise = Tensor(normalShape: [batch, state.config.architecture.noiseSize], random: &state.noiseRandom)
     let modeSeekingWeight = state.config.modeSeekingWeight ?? 0
     var fakeLabels = (0..<(modeSeekingWeight > 0 ? batch / 2 : batch)).map { _ in state.noiseRandom.nextIndex(below: classCount) }
@@ -158,6 +158,10 @@ func adversarialStep(_ state: ImageGANState, realImages: Tensor, realLabels: [In
         // Classifiers GAN"): class-conditional grids, but too little diversity to train on.
         discriminatorLoss = discriminatorLoss + crossEntropy(logits: real.classLogits, labels: realLabels)
     }
+    if let twin = fake.twinLogits {
+        // TAC-GAN: the twin head learns which class G meant, from G's samples.
+        discriminatorLoss = discriminatorLoss + crossEntropy(logits: twin, labels: fakeLabels)
+    }
     discriminatorLoss.backward()
     state.discriminatorOptimizer.step()
 
@@ -168,6 +172,10 @@ func adversarialStep(_ state: ImageGANState, realImages: Tensor, realLabels: [In
     let judged = state.discriminator(augmented(fakeImages), labels: fakeLabels)
     var generatorLoss = loss.generatorLoss(fakeLogits: judged.realLogits)
     if usesClassLoss { generatorLoss = generatorLoss + crossEntropy(logits: judged.classLogits, labels: fakeLabels) }
+    if let twin = judged.twinLogits {
+        // −CE of the twin head: samples of a class as varied as the real class, not its easiest ones.
+        generatorLoss = generatorLoss - crossEntropy(logits: twin, labels: fakeLabels)
+    }
     if modeSeekingWeight > 0 {
         generatorLoss = generatorLoss + scale(modeSeekingLoss(outputs: fakeImages, noise: noise), by: modeSeekingWeight)
     }

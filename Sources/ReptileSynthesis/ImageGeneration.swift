@@ -109,7 +109,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     if let classifierPath {
         confidenceSource = "classifier:\(classifierPath)"
     } else {
-        confidenceSource = architecture.discriminatorHead == .acgan ? "discriminator-acgan-head" : "discriminator-projection-posterior"
+        confidenceSource = architecture.discriminatorHead == .projection ? "discriminator-projection-posterior" : "discriminator-acgan-head"
     }
 
     let classCount = architecture.classCount, perClass = options.perClass

@@ -205,7 +205,7 @@ final class ImagePPORefinement {
                                                  seed: state.config.seed ^ 0x5050_4F00, scale: ImageScaling.readerScale, offset: ImageScaling.readerOffset)
         }
         var batch = ShardBatch()
-        let usesClassLoss = state.config.architecture.discriminatorHead == .acgan
+        let head = state.config.architecture.discriminatorHead
         for _ in 0..<max(1, settings.rollouts / batchSize) {
             if try !refreshReader!.next(into: &batch) || batch.count < batchSize {
                 refreshReader!.startEpoch()
@@ -223,8 +223,10 @@ final class ImagePPORefinement {
             let judgedReal = state.discriminator(augmented(Variable(real)), labels: realLabels)
             let judgedFake = state.discriminator(augmented(Variable(fake)), labels: fakeLabels)
             var loss = state.config.loss.discriminatorLoss(realLogits: judgedReal.realLogits, fakeLogits: judgedFake.realLogits)
-            if usesClassLoss {
+            if head == .acgan {
                 loss = loss + crossEntropy(logits: judgedReal.classLogits, labels: realLabels) + crossEntropy(logits: judgedFake.classLogits, labels: fakeLabels)
+            } else if head == .tacgan, let twin = judgedFake.twinLogits {
+                loss = loss + crossEntropy(logits: judgedReal.classLogits, labels: realLabels) + crossEntropy(logits: twin, labels: fakeLabels)
             }
             loss.backward()
             state.discriminatorOptimizer.step()

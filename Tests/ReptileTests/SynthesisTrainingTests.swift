@@ -9,9 +9,11 @@ import Testing
 @Suite struct SynthesisTrainingTests {
     /// A few GAN steps change both networks' weights and the discriminator learns: its loss on the
     /// last steps is below its loss on the first ones (both heads; spectral norm and DiffAugment on
-    /// in the projection case, so those paths train too; the third case is the default recipe:
-    /// conditional batch-norm in G, hinge loss, translation-only DiffAugment, D's own learning rate).
-    @Test(arguments: [(DiscriminatorHead.acgan, false, false), (DiscriminatorHead.projection, true, false), (DiscriminatorHead.acgan, true, true)])
+    /// in the projection case, so those paths train too; the last two cases take the new options:
+    /// conditional batch-norm in G, hinge loss, translation-only DiffAugment, D's own learning rate,
+    /// with the AC-GAN and the TAC-GAN heads).
+    @Test(arguments: [(DiscriminatorHead.acgan, false, false), (DiscriminatorHead.projection, true, false),
+                      (DiscriminatorHead.acgan, true, true), (DiscriminatorHead.tacgan, true, true)])
     func aFewAdversarialStepsChangeTheWeightsAndLowerTheDiscriminatorLoss(head: DiscriminatorHead, regularised: Bool, conditional: Bool) throws {
         let config = conditional
             ? SynthesisTesting.toyConfig(head: head, batchSize: 8, conditioning: .batchnorm, loss: .hinge, policy: .translation,
@@ -31,6 +33,7 @@ import Testing
         #expect(SynthesisTesting.bits(state.discriminator) != discriminatorBefore)
         #expect(SynthesisTesting.bits(state.averageGenerator) != averageBefore)
         #expect(state.step == 8)
+        #expect(state.discriminator.parameters.contains { $0.name == "discriminator.twin_head.weight" } == (head == .tacgan))
         let first = losses.prefix(3).reduce(0, +) / 3, last = losses.suffix(3).reduce(0, +) / 3
         #expect(last < first, "discriminator loss did not fall: \(losses)")
     }
