@@ -22,6 +22,9 @@ public struct ImageGenerationOptions: Sendable {
     public var perClass: Int
     public var writePNG = false
     public var minimumConfidence: Float?
+    /// Keep only images the classifier is at most this sure of: the easiest, most prototypical
+    /// samples teach a classifier trained on them little (image runs).
+    public var maximumConfidence: Float?
     public var classifier: String?
     public var generator: GeneratorChoice = .auto
     public var batchSize = 256
@@ -66,6 +69,9 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     guard options.noiseScale > 0 && options.noiseScale.isFinite else { throw ReptileError("--noise-scale must be positive", fix: "use e.g. 1") }
     guard options.batchSize >= 1 else { throw ReptileError("--batch-size must be at least 1", fix: "use e.g. 256") }
     guard options.shardSize >= 1 else { throw ReptileError("--shard-size must be at least 1", fix: "use e.g. 10000") }
+    if let maximum = options.maximumConfidence, !(maximum > 0 && maximum <= 1 && maximum >= (options.minimumConfidence ?? 0)) {
+        throw ReptileError("--max-confidence \(maximum) is outside (0, 1] or below --min-confidence", fix: "use e.g. 0.999")
+    }
     if let minimum = options.minimumConfidence, !(minimum >= 0 && minimum <= 1) {
         throw ReptileError("--min-confidence \(minimum) is outside [0, 1]", fix: "use e.g. 0.9")
     }
@@ -130,6 +136,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
         // Recorded only when used, so the config (and its sha256) of an ordinary generation is unchanged.
         generationFields["noise_scale"] = .number(Double(options.noiseScale))
     }
+    if let maximum = options.maximumConfidence { generationFields["max_confidence"] = .number(Double(maximum)) }
     let generationConfig = JSONValue.object(generationFields)
     let configSHA256 = SHA256.hex(of: try StableJSON.string(generationConfig))
     let staging = try StagingFolder(destination: destination, force: options.force)
@@ -154,7 +161,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     var random = SeededRandom(seed: options.seed).derived("generate")
     var remaining = [Int](repeating: perClass, count: classCount)
     var draws = [Int](repeating: 0, count: classCount)
-    let filtering = options.minimumConfidence != nil
+    let filtering = options.minimumConfidence != nil || options.maximumConfidence != nil
     let drawLimit = filtering ? perClass * options.drawsPerImageLimit : perClass
     var written = 0, cursor = 0
     let progress = ProgressBar("generating", total: total, unit: "images", enabled: options.showProgress && ProgressBar.terminalAttached)
@@ -180,7 +187,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
             let label = (0..<classCount).first { remaining[$0] > 0 }!
             let accepted = perClass - remaining[label]
             throw ReptileError(path: checkpointPath,
-                               "class \(quoted(config.classNames[label])): only \(accepted) of \(perClass) images reached confidence ≥ \(options.minimumConfidence ?? 0) in \(draws[label]) draws (acceptance rate \(String(format: "%.2f", 100 * Double(accepted) / Double(max(draws[label], 1)))) %)",
+                               "class \(quoted(config.classNames[label])): only \(accepted) of \(perClass) images reached confidence in [\(options.minimumConfidence ?? 0), \(options.maximumConfidence ?? 1)] in \(draws[label]) draws (acceptance rate \(String(format: "%.2f", 100 * Double(accepted) / Double(max(draws[label], 1)))) %)",
                                fix: "lower --min-confidence, or train the generator longer")
         }
         let noise = Tensor(normalShape: [labels.count, architecture.noiseSize], standardDeviation: options.noiseScale, random: &random)
@@ -196,7 +203,8 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
         let values = images.scalars, plane = shape.height * shape.width, pixelCount = shape.pixelCount
         for (index, label) in labels.enumerated() {
             draws[label] += 1
-            guard remaining[label] > 0, confidences[index] >= (options.minimumConfidence ?? -1) else { continue }
+            guard remaining[label] > 0, confidences[index] >= (options.minimumConfidence ?? -1),
+                  confidences[index] <= (options.maximumConfidence ?? 2) else { continue }
             remaining[label] -= 1
             // Channel-first floats in [−1, 1] → channel-last uint8, as the shard contract stores images.
             var pixels = [UInt8](repeating: 0, count: pixelCount)
