@@ -188,7 +188,8 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
             let accepted = perClass - remaining[label]
             throw ReptileError(path: checkpointPath,
                                "class \(quoted(config.classNames[label])): only \(accepted) of \(perClass) images reached confidence in [\(options.minimumConfidence ?? 0), \(options.maximumConfidence ?? 1)] in \(draws[label]) draws (acceptance rate \(String(format: "%.2f", 100 * Double(accepted) / Double(max(draws[label], 1)))) %)",
-                               fix: "lower --min-confidence, or train the generator longer")
+                               fix: options.maximumConfidence == nil ? "lower --min-confidence, or train the generator longer"
+                                   : "raise --max-confidence (or lower --min-confidence)")
         }
         let noise = Tensor(normalShape: [labels.count, architecture.noiseSize], standardDeviation: options.noiseScale, random: &random)
         let images = generator(noise: noise, labels: labels).value

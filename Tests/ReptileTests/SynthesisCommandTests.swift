@@ -107,6 +107,30 @@ import Testing
         }
         #expect(counts == [Int](repeating: 6, count: 10))
 
+        // --max-confidence keeps only images at or below it (exactly N a class still), and records
+        // it with --noise-scale in the provenance; noise scale 2 gives other images than 1.
+        let capped = try Support.reptile(["generate", "--run", run.path, "--per-class", "6", "--max-confidence", "\(medianConfidence)",
+                                          "--noise-scale", "2", "--force", "--seed", "5"])
+        try #require(capped.status == 0, "\(capped.standardError)")
+        var cappedCounts = [Int](repeating: 0, count: 10)
+        for shard in try DatasetFolder(path: synthetic.path).shards(of: "synthetic") {
+            for label in try shard.labels() { cappedCounts[Int(label)] += 1 }
+            #expect(try shard.floatColumn("confidence").allSatisfy { $0 <= medianConfidence })
+        }
+        #expect(cappedCounts == [Int](repeating: 6, count: 10))
+        let provenance = try String(contentsOf: synthetic.appendingPathComponent("dataset_info.json"), encoding: .utf8)
+        #expect(provenance.contains("\"noise_scale\" : 2") && provenance.contains("\"max_confidence\""), "\(provenance)")
+        func pixels(_ extra: [String]) throws -> [UInt8] {
+            let result = try Support.reptile(["generate", "--run", run.path, "--per-class", "2", "--force", "--seed", "6", "--generator", "pre-ppo"] + extra)
+            try #require(result.status == 0, "\(result.standardError)")
+            return try DatasetFolder(path: synthetic.path).shards(of: "synthetic").flatMap { try $0.images(0..<$0.count) }
+        }
+        let ordinary = try pixels([])
+        #expect(try pixels(["--noise-scale", "2"]) != ordinary)
+        #expect(try pixels(["--generator", "raw"]) != ordinary)
+        let badScale = try Support.reptile(["generate", "--run", run.path, "--per-class", "1", "--noise-scale", "0", "--force"])
+        #expect(badScale.status != 0 && badScale.standardError.contains("--noise-scale"), "\(badScale.standardError)")
+
         // An unreachable threshold fails in one line naming the acceptance rate, and the synthetic
         // folder already there stays as it was.
         let before = try SHA256.hex(ofFileAt: synthetic.appendingPathComponent("dataset_info.json").path)
