@@ -21,7 +21,7 @@ PPO_ITERATIONS=${PPO_ITERATIONS:-0}
 PER_CLASS=${PER_CLASS:-1000}
 FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-3}
 # Generation on the full sample: a wider noise (more varied digits) whose wrong-looking samples the
-# real-train classifier drops (README, train image: CAS 80 → 93 %; about 4 draws per image kept). Low-data runs keep plain sampling
+# real-train classifier drops (README, train image: CAS 80 → 92.0 ± 1.1 %; about 4 draws per image kept). Low-data runs keep plain sampling
 # (not measured there). NOISE_SCALE=1 MIN_CONFIDENCE= gives plain sampling.
 NOISE_SCALE=${NOISE_SCALE:-$([ -n "$REAL_PER_CLASS" ] && echo 1 || echo 4)}
 MIN_CONFIDENCE=${MIN_CONFIDENCE-$([ -n "$REAL_PER_CLASS" ] || echo 0.5)}
