@@ -12,6 +12,9 @@ struct Train: ParsableCommand {
 
 extension DiscriminatorHead: ExpressibleByArgument {}
 extension DiffAugmentSetting: ExpressibleByArgument {}
+extension DiffAugmentPolicy: ExpressibleByArgument {}
+extension GeneratorConditioning: ExpressibleByArgument {}
+extension AdversarialLoss: ExpressibleByArgument {}
 
 struct TrainImage: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,7 +36,7 @@ struct TrainImage: ParsableCommand {
     @Option(help: "The run folder to create (or resume).")
     var out: String
 
-    @Option(help: "Discriminator head: acgan (auxiliary classifier) or projection. Default acgan.")
+    @Option(help: "Discriminator head: acgan (auxiliary classifier), tacgan (AC-GAN plus a twin classifier trained on generated images, Gong et al. 2019) or projection. Default acgan.")
     var discriminator: DiscriminatorHead?
 
     @Flag(help: "Spectral normalisation of every discriminator weight.")
@@ -41,6 +44,15 @@ struct TrainImage: ParsableCommand {
 
     @Option(help: "DiffAugment (translation + cutout on real and generated images): auto (on below 500 images per class), on, off.")
     var diffAugment: DiffAugmentSetting?
+
+    @Option(help: "DiffAugment's transforms when it is on: translation, or translation-cutout (default translation-cutout).")
+    var diffAugmentPolicy: DiffAugmentPolicy?
+
+    @Option(help: "Where the generator sees the class: input (W1: one-hot next to the noise) or batchnorm (also per-class gains and biases in every batch-norm). Default input.")
+    var generatorConditioning: GeneratorConditioning?
+
+    @Option(help: "Adversarial loss: bce (non-saturating, W1) or hinge. Default bce.")
+    var loss: AdversarialLoss?
 
     @Option(help: "Decay of the generator's exponential moving average (the weights sampled from). Default 0.999.")
     var emaDecay: Float?
@@ -53,6 +65,9 @@ struct TrainImage: ParsableCommand {
 
     @Option(help: "Adam learning rate of both networks (default 0.0002, β₁ 0.5).")
     var learningRate: Float?
+
+    @Option(help: "Adam learning rate of the discriminator alone (two time-scale update rule, e.g. 0.0004 with --learning-rate 0.0001). Default: --learning-rate.")
+    var discriminatorLearningRate: Float?
 
     @Option(help: "λ of the mode-seeking term (MSGAN, Mao et al. 2019) in the generator's loss: pairs of images of one class should differ as much as their noise does (default 0, off).")
     var modeSeeking: Float?
@@ -109,6 +124,10 @@ struct TrainImage: ParsableCommand {
             options.epochs = epochs
             options.batchSize = batchSize
             options.learningRate = learningRate
+            options.discriminatorLearningRate = discriminatorLearningRate
+            options.generatorConditioning = generatorConditioning
+            options.diffAugmentPolicy = diffAugmentPolicy
+            options.adversarialLoss = loss
             options.minimumStepsPerEpoch = minEpochSteps
             options.modeSeekingWeight = modeSeeking
             options.seed = seed
@@ -183,14 +202,20 @@ struct Generate: ParsableCommand {
     @Option(help: "Keep only images whose confidence is at least C.")
     var minConfidence: Float?
 
+    @Option(help: "Image runs: keep only images whose confidence is at most C (drops the easiest, most prototypical samples).")
+    var maxConfidence: Float?
+
     @Option(help: "Classifier checkpoint for the confidence column (default: the run's PPO reward classifier).")
     var classifier: String?
 
-    @Option(help: "Generator: auto (PPO if trained, else EMA / MLE), ema (image), mle (text), pre-ppo (= ema or mle), ppo.")
+    @Option(help: "Generator: auto (PPO if trained, else EMA / MLE), ema (image), raw (image: the un-averaged adversarial generator), mle (text), pre-ppo (= ema or mle), ppo.")
     var generator: String = "auto"
 
     @Option(help: "Images generated per batch (memory is bounded by it).")
     var batchSize: Int = 256
+
+    @Option(help: "Image runs: standard deviation of the noise z (training uses 1; below 1 truncates towards typical images, above 1 widens the spread).")
+    var noiseScale: Float = 1
 
     @Option(help: "Records per shard file.")
     var shardSize: Int = 10_000
@@ -223,6 +248,7 @@ struct Generate: ParsableCommand {
             }
             options.writePNG = formats.contains("png")
             options.minimumConfidence = minConfidence
+            options.maximumConfidence = maxConfidence
             options.classifier = classifier
             guard let choice = GeneratorChoice(rawValue: generator) else {
                 throw ReptileError("--generator \(quoted(generator)) is not one of \(GeneratorChoice.allCases.map(\.rawValue).joined(separator: ", "))",
@@ -230,6 +256,7 @@ struct Generate: ParsableCommand {
             }
             options.generator = choice
             options.batchSize = batchSize
+            options.noiseScale = noiseScale
             options.shardSize = shardSize
             options.seed = seed
             options.threads = threads
@@ -255,6 +282,9 @@ extension Generate {
     /// `generate` on a text run (the run's checkpoint says which kind it is).
     func generateText() throws {
         if format != "h5" { throw ReptileError("--format is for image runs; a text run writes shards and synthetic.jsonl", fix: "leave --format out") }
+        if maxConfidence != nil || noiseScale != 1 {
+            throw ReptileError("--max-confidence and --noise-scale are for image runs; \(runFolder) is a text run", fix: "leave them out")
+        }
         var options = TextGenerationOptions(run: runFolder, perClass: perClass)
         options.temperature = temperature ?? 1
         options.topP = topP ?? 1

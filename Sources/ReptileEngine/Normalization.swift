@@ -319,3 +319,71 @@ private func batchNormFeatureSquares(_ x: UnsafePointer<Float>, mean: [Float], b
     }
     for channel in 0..<channels { squares[channel] = Double(partial[channel]) }
 }
+
+/// y[n, c, …] = x[n, c, …] · scale[n, c] + shift[n, c]: an affine map per sample and channel, the
+/// second half of a conditional batch-norm whose gain and bias depend on each sample's class.
+/// input [N, C] or [N, C, spatial…]; scale and shift [N, C].
+public func channelAffine(_ input: Variable, scale: Variable, shift: Variable) -> Variable {
+    precondition(input.shape.count >= 2, "channelAffine needs [N, C, …], got \(input.shape)")
+    let batch = input.shape[0], channels = input.shape[1], positions = input.shape[2...].reduce(1, *)
+    precondition(scale.shape == [batch, channels] && shift.shape == [batch, channels],
+                 "channelAffine: scale \(scale.shape) and shift \(shift.shape) should be [\(batch), \(channels)] for input \(input.shape)")
+    var output = Tensor(uninitializedShape: input.shape)
+    let x = input.value.readPointer, gamma = scale.value.readPointer, beta = shift.value.readPointer, y = output.mutablePointer
+    for row in 0..<(batch * channels) {
+        let offset = row * positions, rowScale = gamma[row], rowShift = beta[row]
+        for index in offset..<(offset + positions) { y[index] = x[index] * rowScale + rowShift }
+    }
+    return Variable(output, parents: [input, scale, shift]) { result in
+        let dy = result.gradient!.readPointer, x = input.value.readPointer, gamma = scale.value.readPointer
+        let dx = input.requiresGradient ? input.gradientForAccumulation() : nil
+        let dScale = scale.requiresGradient ? scale.gradientForAccumulation() : nil
+        let dShift = shift.requiresGradient ? shift.gradientForAccumulation() : nil
+        for row in 0..<(batch * channels) {
+            let offset = row * positions, rowScale = gamma[row]
+            var scaleSum: Float = 0, shiftSum: Float = 0
+            for index in offset..<(offset + positions) {
+                if let dx { dx[index] += dy[index] * rowScale }
+                scaleSum += dy[index] * x[index]
+                shiftSum += dy[index]
+            }
+            dScale?[row] += scaleSum
+            dShift?[row] += shiftSum
+        }
+    }
+}
+
+/// Conditional batch normalisation (de Vries et al. 2017; the generators of Miyato & Koyama 2018
+/// and BigGAN): statistics shared by all classes, but the gain and bias after normalising are rows
+/// of per-class tables [classCount, C], so the class reaches every layer of the network instead of
+/// only its input. Gains start at 1 and biases at 0 (a plain batch-norm at initialisation).
+public final class ConditionalBatchNorm: Layer {
+    public let classScale: Variable
+    public let classShift: Variable
+    public let statistics: RunningStatistics
+    public let epsilon: Float
+    public private(set) var isTraining = true
+    /// The constant identity affine of the shared normalisation (the class tables replace it).
+    private let unitScale: Variable, zeroShift: Variable
+
+    public init(featureCount: Int, classCount: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, name: String) {
+        classScale = Variable(parameter: Tensor(shape: [classCount, featureCount], repeating: 1), name: qualifiedName(name, "class_weight"))
+        classShift = Variable(parameter: Tensor(zeros: [classCount, featureCount]), name: qualifiedName(name, "class_bias"))
+        statistics = RunningStatistics(channels: featureCount, momentum: momentum, name: name)
+        self.epsilon = epsilon
+        unitScale = Variable(Tensor(shape: [featureCount], repeating: 1))
+        zeroShift = Variable(Tensor(zeros: [featureCount]))
+    }
+
+    public var parameters: [Variable] { [classScale, classShift] }
+    public var buffers: [Variable] { [statistics.mean, statistics.variance] }
+    public func setTraining(_ training: Bool) { isTraining = training }
+
+    /// input [N, C, …] and one class per sample → normalised, then scaled and shifted by the class's rows.
+    public func callAsFunction(_ input: Variable, labels: [Int]) -> Variable {
+        precondition(labels.count == input.shape[0], "ConditionalBatchNorm: \(labels.count) labels for input \(input.shape)")
+        let normalized = batchNorm(input, scale: unitScale, shift: zeroShift, statistics: statistics, training: isTraining, epsilon: epsilon)
+        return channelAffine(normalized, scale: embedding(labels, indexShape: [labels.count], weight: classScale),
+                             shift: embedding(labels, indexShape: [labels.count], weight: classShift))
+    }
+}

@@ -1,22 +1,32 @@
 import ReptileCore
 import ReptileEngine
 
-/// Differentiable augmentation (DiffAugment, Zhao et al. 2020), the translation and cutout policy:
-/// each image is shifted by up to 1/8 of its size in each direction (zero fill) and a square of half
-/// its size is zeroed at a random place. Applied to real and generated images alike, in the
-/// discriminator's and the generator's updates, so D never sees an un-augmented image and cannot
-/// overfit a small training set, while G's gradient flows back through the same transform.
+/// Which transforms DiffAugment applies.
+public enum DiffAugmentPolicy: String, Codable, Sendable, CaseIterable {
+    /// A shift of up to 1/8 of the image's size in each direction (zero fill).
+    case translation
+    /// The shift plus a cutout: a square of half the image's side zeroed at a random place (the
+    /// reference's CIFAR policy; on 28×28 digits it hides the class, see `DiffAugmentSetting`).
+    case translationCutout = "translation-cutout"
+}
+
+/// Differentiable augmentation (DiffAugment, Zhao et al. 2020), the translation (and cutout)
+/// policy. Applied to real and generated images alike, in the discriminator's and the generator's
+/// updates, so D never sees an un-augmented image and cannot overfit a small training set, while
+/// G's gradient flows back through the same transform.
 public enum DiffAugment {
     static let translationRatio = 0.125
     static let cutoutRatio = 0.5
 
     /// Augments a batch [B, C, H, W] with transforms drawn from `random` (one per image, shared by
-    /// its channels). The result is one gather, whose gradient is the matching scatter.
-    public static func apply(_ images: Variable, random: inout SeededRandom) -> Variable {
+    /// its channels). The result is one gather, whose gradient is the matching scatter. Both
+    /// policies draw the cutout's place, so they consume the random stream alike.
+    public static func apply(_ images: Variable, policy: DiffAugmentPolicy = .translationCutout, random: inout SeededRandom) -> Variable {
         let shape = images.shape
         precondition(shape.count == 4, "DiffAugment needs [B, C, H, W], got \(shape)")
         let batch = shape[0], channels = shape[1], height = shape[2], width = shape[3]
         let shiftHeight = Int(Double(height) * translationRatio + 0.5), shiftWidth = Int(Double(width) * translationRatio + 0.5)
+        let cutoutRatio = policy == .translationCutout ? Self.cutoutRatio : 0
         let cutHeight = Int(Double(height) * cutoutRatio + 0.5), cutWidth = Int(Double(width) * cutoutRatio + 0.5)
         var indices = [Int32](repeating: -1, count: images.value.count)
         let plane = height * width

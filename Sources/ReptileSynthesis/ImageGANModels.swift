@@ -12,6 +12,20 @@ public enum DiscriminatorHead: String, Codable, Sendable, CaseIterable {
     case acgan
     /// Projection (Miyato & Koyama 2018): logit = ψ(φ(x)) + e_yᵀ φ(x), with a class embedding e.
     case projection
+    /// Twin auxiliary classifiers (TAC-GAN, Gong et al. 2019): AC-GAN's class head (trained on real
+    /// images) plus a twin head trained on generated ones; G minimises the first's cross-entropy and
+    /// maximises the twin's, which cancels AC-GAN's pull towards easily classified samples.
+    case tacgan
+}
+
+/// Where the generator sees the class.
+public enum GeneratorConditioning: String, Codable, Sendable, CaseIterable {
+    /// W1: a one-hot class concatenated to the noise, at the input only; plain batch-norms.
+    case input
+    /// The one-hot input plus conditional batch-norm: every batch-norm of G has per-class gains and
+    /// biases (de Vries et al. 2017; Miyato & Koyama 2018; BigGAN), so the class shapes every layer
+    /// and the noise is left to the style.
+    case batchnorm
 }
 
 /// Everything that fixes the networks' shapes; saved in the run's config.
@@ -22,13 +36,28 @@ public struct ImageGANArchitecture: Codable, Equatable, Sendable {
     public var noiseSize: Int = 100
     public var discriminatorHead: DiscriminatorHead = .acgan
     public var spectralNorm = false
+    /// Runs made before this field existed have none in their config: they are W1's `input`.
+    public var generatorConditioning: GeneratorConditioning = .input
 
-    public init(imageSize: Int, channels: Int, classCount: Int, discriminatorHead: DiscriminatorHead = .acgan, spectralNorm: Bool = false) {
+    public init(imageSize: Int, channels: Int, classCount: Int, discriminatorHead: DiscriminatorHead = .acgan, spectralNorm: Bool = false,
+                generatorConditioning: GeneratorConditioning = .input) {
         self.imageSize = imageSize
         self.channels = channels
         self.classCount = classCount
         self.discriminatorHead = discriminatorHead
         self.spectralNorm = spectralNorm
+        self.generatorConditioning = generatorConditioning
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        imageSize = try container.decode(Int.self, forKey: .imageSize)
+        channels = try container.decode(Int.self, forKey: .channels)
+        classCount = try container.decode(Int.self, forKey: .classCount)
+        noiseSize = try container.decode(Int.self, forKey: .noiseSize)
+        discriminatorHead = try container.decode(DiscriminatorHead.self, forKey: .discriminatorHead)
+        spectralNorm = try container.decode(Bool.self, forKey: .spectralNorm)
+        generatorConditioning = try container.decodeIfPresent(GeneratorConditioning.self, forKey: .generatorConditioning) ?? .input
     }
 
     /// The sizes the two stride-2 (de)convolutions map from and to: 7 for 28, 8 for 32.
@@ -39,13 +68,48 @@ public struct ImageGANArchitecture: Codable, Equatable, Sendable {
 
 func childName(_ prefix: String, _ child: String) -> String { prefix.isEmpty ? child : "\(prefix).\(child)" }
 
+/// A generator batch-norm: plain (W1) or with per-class gains and biases.
+enum GeneratorNorm {
+    case plain(BatchNorm)
+    case conditional(ConditionalBatchNorm)
+
+    init(featureCount: Int, architecture: ImageGANArchitecture, name: String) {
+        switch architecture.generatorConditioning {
+        case .input: self = .plain(BatchNorm(featureCount: featureCount, name: name))
+        case .batchnorm: self = .conditional(ConditionalBatchNorm(featureCount: featureCount, classCount: architecture.classCount, name: name))
+        }
+    }
+
+    var layer: any Layer {
+        switch self {
+        case .plain(let norm): return norm
+        case .conditional(let norm): return norm
+        }
+    }
+
+    var isTraining: Bool {
+        switch self {
+        case .plain(let norm): return norm.isTraining
+        case .conditional(let norm): return norm.isTraining
+        }
+    }
+
+    func callAsFunction(_ input: Variable, labels: [Int]) -> Variable {
+        switch self {
+        case .plain(let norm): return norm(input)
+        case .conditional(let norm): return norm(input, labels: labels)
+        }
+    }
+}
+
 /// z ++ one-hot(y) → Linear → BN → ReLU → [128, s, s] → deconv → BN → ReLU → deconv → tanh, s = size / 4.
+/// With `generatorConditioning == .batchnorm` both BNs take per-class gains and biases.
 public final class ImageGenerator: Layer {
     public let architecture: ImageGANArchitecture
     let projection: Linear
-    let projectionNorm: BatchNorm
+    let projectionNorm: GeneratorNorm
     let deconvolution1: ConvTranspose2d
-    let deconvolution1Norm: BatchNorm
+    let deconvolution1Norm: GeneratorNorm
     let deconvolution2: ConvTranspose2d
 
     public init(_ architecture: ImageGANArchitecture, name: String = "generator", random: inout SeededRandom) {
@@ -53,32 +117,32 @@ public final class ImageGenerator: Layer {
         let base = architecture.baseSize
         projection = Linear(inputSize: architecture.noiseSize + architecture.classCount, outputSize: 128 * base * base,
                             name: childName(name, "fc"), random: &random)
-        projectionNorm = BatchNorm(featureCount: 128 * base * base, name: childName(name, "fc_norm"))
+        projectionNorm = GeneratorNorm(featureCount: 128 * base * base, architecture: architecture, name: childName(name, "fc_norm"))
         deconvolution1 = ConvTranspose2d(inputChannels: 128, outputChannels: 64, kernelSize: 4, stride: 2, padding: 1,
                                          name: childName(name, "deconv1"), random: &random)
-        deconvolution1Norm = BatchNorm(featureCount: 64, name: childName(name, "deconv1_norm"))
+        deconvolution1Norm = GeneratorNorm(featureCount: 64, architecture: architecture, name: childName(name, "deconv1_norm"))
         deconvolution2 = ConvTranspose2d(inputChannels: 64, outputChannels: architecture.channels, kernelSize: 4, stride: 2, padding: 1,
                                          name: childName(name, "deconv2"), random: &random)
     }
 
     public var parameters: [Variable] {
-        projection.parameters + projectionNorm.parameters + deconvolution1.parameters
-            + deconvolution1Norm.parameters + deconvolution2.parameters
+        projection.parameters + projectionNorm.layer.parameters + deconvolution1.parameters
+            + deconvolution1Norm.layer.parameters + deconvolution2.parameters
     }
-    public var buffers: [Variable] { projectionNorm.buffers + deconvolution1Norm.buffers }
+    public var buffers: [Variable] { projectionNorm.layer.buffers + deconvolution1Norm.layer.buffers }
 
     public func setTraining(_ training: Bool) {
-        projectionNorm.setTraining(training)
-        deconvolution1Norm.setTraining(training)
+        projectionNorm.layer.setTraining(training)
+        deconvolution1Norm.layer.setTraining(training)
     }
 
     /// noise [B, noiseSize] and class labels → images [B, C, H, W] in [−1, 1].
     public func callAsFunction(noise: Tensor, labels: [Int]) -> Variable {
         let batch = noise.shape[0], base = architecture.baseSize
         let conditioned = concat([Variable(noise), Variable(oneHot(labels, classCount: architecture.classCount))], alongAxis: 1)
-        var x = relu(projectionNorm(projection(conditioned)))
+        var x = relu(projectionNorm(projection(conditioned), labels: labels))
         x = reshape(x, [batch, 128, base, base])
-        x = relu(deconvolution1Norm(deconvolution1(x)))
+        x = relu(deconvolution1Norm(deconvolution1(x), labels: labels))
         return tanh(deconvolution2(x))
     }
 
@@ -107,6 +171,8 @@ public final class ImageDiscriminator: Layer {
     let realHead: Linear
     /// AC-GAN: the auxiliary class head. Projection: the class embedding (rows e_y), no bias.
     let classHead: Linear
+    /// TAC-GAN's twin class head (trained on generated images); nil for the other heads.
+    let twinHead: Linear?
     let spectralNorms: [SpectralNorm]
 
     public init(_ architecture: ImageGANArchitecture, name: String = "discriminator", random: inout SeededRandom) {
@@ -119,16 +185,19 @@ public final class ImageDiscriminator: Layer {
         convolution2Norm = BatchNorm(featureCount: 128, name: childName(name, "conv2_norm"))
         realHead = Linear(inputSize: features, outputSize: 1, name: childName(name, "real_head"), random: &random)
         switch architecture.discriminatorHead {
-        case .acgan:
+        case .acgan, .tacgan:
             classHead = Linear(inputSize: features, outputSize: architecture.classCount, name: childName(name, "class_head"), random: &random)
         case .projection:
             classHead = Linear(inputSize: features, outputSize: architecture.classCount, useBias: false,
                                name: childName(name, "class_embedding"), random: &random)
         }
+        twinHead = architecture.discriminatorHead == .tacgan
+            ? Linear(inputSize: features, outputSize: architecture.classCount, name: childName(name, "twin_head"), random: &random) : nil
         if architecture.spectralNorm {
-            spectralNorms = [("conv1", convolution1.weight), ("conv2", convolution2.weight), ("real_head", realHead.weight),
-                             (architecture.discriminatorHead == .acgan ? "class_head" : "class_embedding", classHead.weight)]
-                .map { SpectralNorm(weightShape: $0.1.shape, name: childName(name, $0.0), random: &random) }
+            var normalised = [("conv1", convolution1.weight), ("conv2", convolution2.weight), ("real_head", realHead.weight),
+                              (architecture.discriminatorHead == .projection ? "class_embedding" : "class_head", classHead.weight)]
+            if let twinHead { normalised.append(("twin_head", twinHead.weight)) }
+            spectralNorms = normalised.map { SpectralNorm(weightShape: $0.1.shape, name: childName(name, $0.0), random: &random) }
         } else {
             spectralNorms = []
         }
@@ -136,6 +205,7 @@ public final class ImageDiscriminator: Layer {
 
     public var parameters: [Variable] {
         convolution1.parameters + convolution2.parameters + convolution2Norm.parameters + realHead.parameters + classHead.parameters
+            + (twinHead?.parameters ?? [])
     }
     public var buffers: [Variable] { convolution2Norm.buffers + spectralNorms.flatMap(\.buffers) }
     public func setTraining(_ training: Bool) {
@@ -151,7 +221,8 @@ public final class ImageDiscriminator: Layer {
     /// [B, classCount]. For the projection head the class logits are e_yᵀ φ(x) for every y: their
     /// softmax is the discriminator's class posterior, and the entry of the given class is added to
     /// the real/fake logit.
-    public func callAsFunction(_ images: Variable, labels: [Int]) -> (realLogits: Variable, classLogits: Variable) {
+    /// TAC-GAN adds `twinLogits`, the twin head's class logits [B, classCount] (nil otherwise).
+    public func callAsFunction(_ images: Variable, labels: [Int]) -> (realLogits: Variable, classLogits: Variable, twinLogits: Variable?) {
         var x = conv2d(images, weight: weight(0, convolution1.weight), bias: convolution1.bias, stride: 2, padding: 1)
         x = leakyRelu(x, negativeSlope: 0.2)
         x = conv2d(x, weight: weight(1, convolution2.weight), bias: convolution2.bias, stride: 2, padding: 1)
@@ -161,10 +232,13 @@ public final class ImageDiscriminator: Layer {
         let classLogits = linear(features, weight: weight(3, classHead.weight), bias: classHead.bias)
         switch architecture.discriminatorHead {
         case .acgan:
-            return (realLogits, classLogits)
+            return (realLogits, classLogits, nil)
+        case .tacgan:
+            let twin = twinHead!
+            return (realLogits, classLogits, linear(features, weight: weight(4, twin.weight), bias: twin.bias))
         case .projection:
             let selected = sum(classLogits * Variable(oneHot(labels, classCount: architecture.classCount)), alongAxis: 1)
-            return (realLogits + reshape(selected, [images.shape[0], 1]), classLogits)
+            return (realLogits + reshape(selected, [images.shape[0], 1]), classLogits, nil)
         }
     }
 }

@@ -56,13 +56,22 @@ public struct ImageGANRunConfig: Codable, Equatable, Sendable {
     public var passesPerEpoch: Int?
     /// λ of MSGAN's mode-seeking term in the generator's loss (`--mode-seeking`); nil or 0: off.
     public var modeSeekingWeight: Float?
+    /// Transforms of DiffAugment when it is on; nil in runs made before the choice existed, which
+    /// used translation and cutout.
+    public var diffAugmentPolicy: DiffAugmentPolicy?
+    /// The adversarial loss; nil in runs made before the choice existed: the non-saturating BCE.
+    public var adversarialLoss: AdversarialLoss?
     public var batchSize: Int
+    /// Adam's learning rate of G, and of D unless `discriminatorLearningRate` is set (TTUR).
     public var learningRate: Float
+    public var discriminatorLearningRate: Float?
     public var seed: UInt64
     public var threads: Int
     public var ppo: ImagePPOSettings?
 
     public var trainingPassesPerEpoch: Int { passesPerEpoch ?? 1 }
+    public var augmentPolicy: DiffAugmentPolicy { diffAugmentPolicy ?? .translationCutout }
+    public var loss: AdversarialLoss { adversarialLoss ?? .bce }
 
     public var imageShape: ImageShape { ImageShape(height: imageHeight, width: imageWidth, channels: imageChannels) }
 }
@@ -117,7 +126,8 @@ final class ImageGANState {
         averageGenerator.copyWeights(from: generator)
         averageGenerator.setTraining(false)
         generatorOptimizer = Adam(parameters: generator.parameters, learningRate: config.learningRate, beta1: 0.5, beta2: 0.999)
-        discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: config.learningRate, beta1: 0.5, beta2: 0.999)
+        discriminatorOptimizer = Adam(parameters: discriminator.parameters, learningRate: config.discriminatorLearningRate ?? config.learningRate,
+                                      beta1: 0.5, beta2: 0.999)
         noiseRandom = root.derived("noise")
         augmentRandom = root.derived("augment")
         ppoRandom = root.derived("ppo")

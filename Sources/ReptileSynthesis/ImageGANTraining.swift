@@ -14,6 +14,35 @@ public enum DiffAugmentSetting: String, Sendable, CaseIterable {
     static let automaticThresholdPerClass = 500
 }
 
+/// `--loss`: the adversarial loss of both networks.
+public enum AdversarialLoss: String, Codable, Sendable, CaseIterable {
+    /// W1's: D minimises BCE on real = 1, fake = 0; G the non-saturating −log D(G(z)).
+    case bce
+    /// Hinge (Lim & Ye 2017; Miyato et al. 2018): D minimises E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))],
+    /// G minimises −E[D(G(z))]. D stops pushing on samples it already judges with a margin.
+    case hinge
+
+    /// D's loss on its real/fake logits [B, 1] of a real and a generated batch.
+    func discriminatorLoss(realLogits: Variable, fakeLogits: Variable) -> Variable {
+        switch self {
+        case .bce:
+            return binaryCrossEntropyWithLogits(logits: realLogits, targets: Tensor(shape: realLogits.shape, repeating: 1))
+                + binaryCrossEntropyWithLogits(logits: fakeLogits, targets: Tensor(zeros: fakeLogits.shape))
+        case .hinge:
+            return mean(relu(Variable(Tensor(shape: realLogits.shape, repeating: 1)) - realLogits))
+                + mean(relu(Variable(Tensor(shape: fakeLogits.shape, repeating: 1)) + fakeLogits))
+        }
+    }
+
+    /// G's loss on D's logits [B, 1] of its generated batch.
+    func generatorLoss(fakeLogits: Variable) -> Variable {
+        switch self {
+        case .bce: return binaryCrossEntropyWithLogits(logits: fakeLogits, targets: Tensor(shape: fakeLogits.shape, repeating: 1))
+        case .hinge: return scale(mean(fakeLogits), by: -1)
+        }
+    }
+}
+
 /// What `reptile train image` was asked to do. Options left nil take the run's saved value when
 /// resuming, and the defaults below for a new run.
 public struct ImageGANTrainingOptions: Sendable {
@@ -26,6 +55,11 @@ public struct ImageGANTrainingOptions: Sendable {
     public var epochs: Int?
     public var batchSize: Int?
     public var learningRate: Float?
+    /// D's own learning rate (two time-scale update rule); nil: `learningRate`.
+    public var discriminatorLearningRate: Float?
+    public var generatorConditioning: GeneratorConditioning?
+    public var diffAugmentPolicy: DiffAugmentPolicy?
+    public var adversarialLoss: AdversarialLoss?
     /// At least this many steps make an epoch (small datasets repeat their passes); nil: the default.
     public var minimumStepsPerEpoch: Int?
     /// λ of the mode-seeking term (MSGAN); nil: 0, off.
@@ -41,6 +75,9 @@ public struct ImageGANTrainingOptions: Sendable {
     public static let defaultBatchSize = 64
     public static let defaultLearningRate: Float = 2e-4
     public static let defaultEMADecay: Float = 0.999
+    public static let defaultGeneratorConditioning = GeneratorConditioning.input
+    public static let defaultDiffAugmentPolicy = DiffAugmentPolicy.translationCutout
+    public static let defaultAdversarialLoss = AdversarialLoss.bce
     /// A small dataset's epoch repeats its passes until it has at least this many steps.
     public static let defaultMinimumStepsPerEpoch = 100
 
@@ -94,7 +131,7 @@ struct AdversarialStepResult {
 func adversarialStep(_ state: ImageGANState, realImages: Tensor, realLabels: [Int], diffAugment: Bool, emaDecay: Float) -> AdversarialStepResult {
     let batch = realImages.shape[0]
     let classCount = state.config.architecture.classCount
-    let usesClassLoss = state.config.architecture.discriminatorHead == .acgan
+    let usesClassLoss = state.config.architecture.discriminatorHead != .projection
     let noise = Tensor(normalShape: [batch, state.config.architecture.noiseSize], random: &state.noiseRandom)
     let modeSeekingWeight = state.config.modeSeekingWeight ?? 0
     var fakeLabels = (0..<(modeSeekingWeight > 0 ? batch / 2 : batch)).map { _ in state.noiseRandom.nextIndex(below: classCount) }
@@ -103,24 +140,27 @@ func adversarialStep(_ state: ImageGANState, realImages: Tensor, realLabels: [In
         fakeLabels += fakeLabels
     }
     let fakeImages = state.generator(noise: noise, labels: fakeLabels)
-    let ones = Tensor(shape: [batch, 1], repeating: 1), zeros = Tensor(zeros: [batch, 1])
 
+    let policy = state.config.augmentPolicy, loss = state.config.loss
     func augmented(_ images: Variable) -> Variable {
-        diffAugment ? DiffAugment.apply(images, random: &state.augmentRandom) : images
+        diffAugment ? DiffAugment.apply(images, policy: policy, random: &state.augmentRandom) : images
     }
 
     // Discriminator: the generated images enter as constants (PyTorch's fake.detach()).
     state.discriminatorOptimizer.zeroGradients()
     let real = state.discriminator(augmented(Variable(realImages)), labels: realLabels)
     let fake = state.discriminator(augmented(Variable(fakeImages.value)), labels: fakeLabels)
-    var discriminatorLoss = binaryCrossEntropyWithLogits(logits: real.realLogits, targets: ones)
-        + binaryCrossEntropyWithLogits(logits: fake.realLogits, targets: zeros)
+    var discriminatorLoss = loss.discriminatorLoss(realLogits: real.realLogits, fakeLogits: fake.realLogits)
     if usesClassLoss {
         // The class head learns from real images only. Trained on fakes too (the original AC-GAN),
         // D rewards whatever makes G's own samples easy to classify, and G collapses towards a few
         // prototypical images per class (Shu et al. 2017; Gong et al. 2019, "Twin Auxiliary
         // Classifiers GAN"): class-conditional grids, but too little diversity to train on.
         discriminatorLoss = discriminatorLoss + crossEntropy(logits: real.classLogits, labels: realLabels)
+    }
+    if let twin = fake.twinLogits {
+        // TAC-GAN: the twin head learns which class G meant, from G's samples.
+        discriminatorLoss = discriminatorLoss + crossEntropy(logits: twin, labels: fakeLabels)
     }
     discriminatorLoss.backward()
     state.discriminatorOptimizer.step()
@@ -130,8 +170,12 @@ func adversarialStep(_ state: ImageGANState, realImages: Tensor, realLabels: [In
     state.generatorOptimizer.zeroGradients()
     state.discriminator.setParametersRequireGradient(false)
     let judged = state.discriminator(augmented(fakeImages), labels: fakeLabels)
-    var generatorLoss = binaryCrossEntropyWithLogits(logits: judged.realLogits, targets: ones)
+    var generatorLoss = loss.generatorLoss(fakeLogits: judged.realLogits)
     if usesClassLoss { generatorLoss = generatorLoss + crossEntropy(logits: judged.classLogits, labels: fakeLabels) }
+    if let twin = judged.twinLogits {
+        // −CE of the twin head: samples of a class as varied as the real class, not its easiest ones.
+        generatorLoss = generatorLoss - crossEntropy(logits: twin, labels: fakeLabels)
+    }
     if modeSeekingWeight > 0 {
         generatorLoss = generatorLoss + scale(modeSeekingLoss(outputs: fakeImages, noise: noise), by: modeSeekingWeight)
     }
@@ -255,7 +299,8 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
         let architecture = ImageGANArchitecture(imageSize: dataset.shape.height, channels: dataset.shape.channels,
                                                 classCount: dataset.folder.info.classNames.count,
                                                 discriminatorHead: options.discriminatorHead ?? .acgan,
-                                                spectralNorm: options.spectralNorm ?? false)
+                                                spectralNorm: options.spectralNorm ?? false,
+                                                generatorConditioning: options.generatorConditioning ?? ImageGANTrainingOptions.defaultGeneratorConditioning)
         config = ImageGANRunConfig(dataset: datasetPath, datasetInfoSha256: dataset.infoSHA256, classNames: dataset.folder.info.classNames,
                                    imageHeight: dataset.shape.height, imageWidth: dataset.shape.width, imageChannels: dataset.shape.channels,
                                    architecture: architecture, diffAugment: augment,
@@ -269,6 +314,9 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
             throw ReptileError(path: datasetPath, "has \(dataset.trainCount) training image; the GAN needs at least 2", fix: "ingest more images")
         }
         config.modeSeekingWeight = options.modeSeekingWeight
+        config.diffAugmentPolicy = options.diffAugmentPolicy ?? ImageGANTrainingOptions.defaultDiffAugmentPolicy
+        config.adversarialLoss = options.adversarialLoss ?? ImageGANTrainingOptions.defaultAdversarialLoss
+        config.discriminatorLearningRate = options.discriminatorLearningRate
         config.passesPerEpoch = passesPerEpoch(minimumSteps: options.minimumStepsPerEpoch ?? ImageGANTrainingOptions.defaultMinimumStepsPerEpoch,
                                                trainCount: dataset.trainCount, batchSize: config.batchSize)
         state = ImageGANState(config: config)
@@ -388,6 +436,14 @@ private func checkUnchangedOnResume(_ options: ImageGANTrainingOptions, config: 
     if let seed = options.seed, seed != config.seed { changed.append("--seed") }
     if let batch = options.batchSize, batch != config.batchSize { changed.append("--batch-size") }
     if let rate = options.learningRate, rate != config.learningRate { changed.append("--learning-rate") }
+    if let rate = options.discriminatorLearningRate, rate != (config.discriminatorLearningRate ?? config.learningRate) {
+        changed.append("--discriminator-learning-rate")
+    }
+    if let conditioning = options.generatorConditioning, conditioning != config.architecture.generatorConditioning {
+        changed.append("--generator-conditioning")
+    }
+    if let policy = options.diffAugmentPolicy, policy != config.augmentPolicy { changed.append("--diff-augment-policy") }
+    if let loss = options.adversarialLoss, loss != config.loss { changed.append("--loss") }
     if let weight = options.modeSeekingWeight, weight != (config.modeSeekingWeight ?? 0) { changed.append("--mode-seeking") }
     if let decay = options.emaDecay, decay != config.emaDecay { changed.append("--ema-decay") }
     if let augment = options.diffAugment, augment != .auto, (augment == .on) != config.diffAugment { changed.append("--diff-augment") }
@@ -404,6 +460,9 @@ private func validate(_ options: ImageGANTrainingOptions) throws {
     if let epochs = options.epochs, epochs < 0 { throw ReptileError("--epochs must not be negative", fix: "use e.g. 20") }
     if let batch = options.batchSize, batch < 2 { throw ReptileError("--batch-size must be at least 2", fix: "use e.g. 64") }
     if let rate = options.learningRate, !(rate > 0) { throw ReptileError("--learning-rate must be positive", fix: "use e.g. 0.0002") }
+    if let rate = options.discriminatorLearningRate, !(rate > 0) {
+        throw ReptileError("--discriminator-learning-rate must be positive", fix: "use e.g. 0.0004")
+    }
     if let decay = options.emaDecay, !(decay >= 0 && decay < 1) { throw ReptileError("--ema-decay must be in [0, 1)", fix: "use e.g. 0.999") }
     if let weight = options.modeSeekingWeight, !(weight >= 0) { throw ReptileError("--mode-seeking must not be negative", fix: "use e.g. 1, or 0 for off") }
     if let steps = options.minimumStepsPerEpoch, steps < 1 { throw ReptileError("--min-epoch-steps must be at least 1", fix: "use e.g. 100") }

@@ -12,6 +12,9 @@ public enum GeneratorChoice: String, Sendable, CaseIterable {
     case ema
     case prePPO = "pre-ppo"
     case ppo
+    /// The adversarial generator's own weights and batch-norm statistics, without the average: to
+    /// measure what the EMA adds.
+    case raw
 }
 
 public struct ImageGenerationOptions: Sendable {
@@ -19,9 +22,15 @@ public struct ImageGenerationOptions: Sendable {
     public var perClass: Int
     public var writePNG = false
     public var minimumConfidence: Float?
+    /// Keep only images the classifier is at most this sure of: the easiest, most prototypical
+    /// samples teach a classifier trained on them little (image runs).
+    public var maximumConfidence: Float?
     public var classifier: String?
     public var generator: GeneratorChoice = .auto
     public var batchSize = 256
+    /// Standard deviation of the noise z (training draws N(0, 1)): below 1 trades diversity for
+    /// fidelity (BigGAN's truncation), above 1 the reverse.
+    public var noiseScale: Float = 1
     public var seed: UInt64 = 0
     public var force = false
     public var shardSize = 10_000
@@ -57,8 +66,12 @@ public let dScoreDescription = "discriminator real/fake logit (pre-sigmoid; high
 /// (and optionally PNGs) inside a staging folder that becomes RUN/synthetic only when complete.
 public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGenerationResult {
     guard options.perClass >= 1 else { throw ReptileError("--per-class must be at least 1", fix: "use e.g. 1000") }
+    guard options.noiseScale > 0 && options.noiseScale.isFinite else { throw ReptileError("--noise-scale must be positive", fix: "use e.g. 1") }
     guard options.batchSize >= 1 else { throw ReptileError("--batch-size must be at least 1", fix: "use e.g. 256") }
     guard options.shardSize >= 1 else { throw ReptileError("--shard-size must be at least 1", fix: "use e.g. 10000") }
+    if let maximum = options.maximumConfidence, !(maximum > 0 && maximum <= 1 && maximum >= (options.minimumConfidence ?? 0)) {
+        throw ReptileError("--max-confidence \(maximum) is outside (0, 1] or below --min-confidence", fix: "use e.g. 0.999")
+    }
     if let minimum = options.minimumConfidence, !(minimum >= 0 && minimum <= 1) {
         throw ReptileError("--min-confidence \(minimum) is outside [0, 1]", fix: "use e.g. 0.9")
     }
@@ -76,6 +89,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     switch options.generator {
     case .auto: generatorName = hasPPO ? RunNames.ppoGenerator : RunNames.averageGenerator
     case .ema, .prePPO: generatorName = RunNames.averageGenerator
+    case .raw: generatorName = RunNames.generator
     case .ppo:
         guard hasPPO else {
             throw ReptileError(path: checkpointPath, "has no PPO generator (the run had no PPO iterations)",
@@ -101,7 +115,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     if let classifierPath {
         confidenceSource = "classifier:\(classifierPath)"
     } else {
-        confidenceSource = architecture.discriminatorHead == .acgan ? "discriminator-acgan-head" : "discriminator-projection-posterior"
+        confidenceSource = architecture.discriminatorHead == .projection ? "discriminator-projection-posterior" : "discriminator-acgan-head"
     }
 
     let classCount = architecture.classCount, perClass = options.perClass
@@ -110,7 +124,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     let generatorSHA256 = try SHA256.hex(ofFileAt: checkpointPath)
     let created = options.created ?? creationTimestamp()
     let destination = URL(fileURLWithPath: options.run).appendingPathComponent(RunNames.synthetic).path
-    let generationConfig: JSONValue = [
+    var generationFields: [String: JSONValue] = [
         "run": .string(options.run), "per_class": .integer(Int64(perClass)), "seed": .integer(Int64(bitPattern: options.seed)),
         "generator": .string(generatorName), "batch_size": .integer(Int64(options.batchSize)),
         "shard_size": .integer(Int64(options.shardSize)),
@@ -118,6 +132,12 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
         "confidence_source": .string(confidenceSource), "d_score": .string(dScoreDescription),
         "generator_sha256": .string(generatorSHA256), "formats": .array(options.writePNG ? ["h5", "png"] : ["h5"]),
     ]
+    if options.noiseScale != 1 {
+        // Recorded only when used, so the config (and its sha256) of an ordinary generation is unchanged.
+        generationFields["noise_scale"] = .number(Double(options.noiseScale))
+    }
+    if let maximum = options.maximumConfidence { generationFields["max_confidence"] = .number(Double(maximum)) }
+    let generationConfig = JSONValue.object(generationFields)
     let configSHA256 = SHA256.hex(of: try StableJSON.string(generationConfig))
     let staging = try StagingFolder(destination: destination, force: options.force)
     let pngRoot = "png"
@@ -141,7 +161,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     var random = SeededRandom(seed: options.seed).derived("generate")
     var remaining = [Int](repeating: perClass, count: classCount)
     var draws = [Int](repeating: 0, count: classCount)
-    let filtering = options.minimumConfidence != nil
+    let filtering = options.minimumConfidence != nil || options.maximumConfidence != nil
     let drawLimit = filtering ? perClass * options.drawsPerImageLimit : perClass
     var written = 0, cursor = 0
     let progress = ProgressBar("generating", total: total, unit: "images", enabled: options.showProgress && ProgressBar.terminalAttached)
@@ -167,10 +187,11 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
             let label = (0..<classCount).first { remaining[$0] > 0 }!
             let accepted = perClass - remaining[label]
             throw ReptileError(path: checkpointPath,
-                               "class \(quoted(config.classNames[label])): only \(accepted) of \(perClass) images reached confidence ≥ \(options.minimumConfidence ?? 0) in \(draws[label]) draws (acceptance rate \(String(format: "%.2f", 100 * Double(accepted) / Double(max(draws[label], 1)))) %)",
-                               fix: "lower --min-confidence, or train the generator longer")
+                               "class \(quoted(config.classNames[label])): only \(accepted) of \(perClass) images reached confidence in [\(options.minimumConfidence ?? 0), \(options.maximumConfidence ?? 1)] in \(draws[label]) draws (acceptance rate \(String(format: "%.2f", 100 * Double(accepted) / Double(max(draws[label], 1)))) %)",
+                               fix: options.maximumConfidence == nil ? "lower --min-confidence, or train the generator longer"
+                                   : "raise --max-confidence (or lower --min-confidence)")
         }
-        let noise = Tensor(normalShape: [labels.count, architecture.noiseSize], random: &random)
+        let noise = Tensor(normalShape: [labels.count, architecture.noiseSize], standardDeviation: options.noiseScale, random: &random)
         let images = generator(noise: noise, labels: labels).value
         let dScores = discriminator(Variable(images), labels: labels).realLogits.value.scalars
         let confidences: [Float]
@@ -183,7 +204,8 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
         let values = images.scalars, plane = shape.height * shape.width, pixelCount = shape.pixelCount
         for (index, label) in labels.enumerated() {
             draws[label] += 1
-            guard remaining[label] > 0, confidences[index] >= (options.minimumConfidence ?? -1) else { continue }
+            guard remaining[label] > 0, confidences[index] >= (options.minimumConfidence ?? -1),
+                  confidences[index] <= (options.maximumConfidence ?? 2) else { continue }
             remaining[label] -= 1
             // Channel-first floats in [−1, 1] → channel-last uint8, as the shard contract stores images.
             var pixels = [UInt8](repeating: 0, count: pixelCount)

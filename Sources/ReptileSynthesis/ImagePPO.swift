@@ -205,8 +205,7 @@ final class ImagePPORefinement {
                                                  seed: state.config.seed ^ 0x5050_4F00, scale: ImageScaling.readerScale, offset: ImageScaling.readerOffset)
         }
         var batch = ShardBatch()
-        let ones = Tensor(shape: [batchSize, 1], repeating: 1), zeros = Tensor(zeros: [batchSize, 1])
-        let usesClassLoss = state.config.architecture.discriminatorHead == .acgan
+        let head = state.config.architecture.discriminatorHead
         for _ in 0..<max(1, settings.rollouts / batchSize) {
             if try !refreshReader!.next(into: &batch) || batch.count < batchSize {
                 refreshReader!.startEpoch()
@@ -218,15 +217,16 @@ final class ImagePPORefinement {
             let noise = Tensor(normalShape: [batchSize, state.config.architecture.noiseSize], random: &state.ppoRandom)
             let fake = generateWithoutGradients(policy, noise: noise, labels: fakeLabels)
             func augmented(_ images: Variable) -> Variable {
-                state.config.diffAugment ? DiffAugment.apply(images, random: &state.ppoRandom) : images
+                state.config.diffAugment ? DiffAugment.apply(images, policy: state.config.augmentPolicy, random: &state.ppoRandom) : images
             }
             state.discriminatorOptimizer.zeroGradients()
             let judgedReal = state.discriminator(augmented(Variable(real)), labels: realLabels)
             let judgedFake = state.discriminator(augmented(Variable(fake)), labels: fakeLabels)
-            var loss = binaryCrossEntropyWithLogits(logits: judgedReal.realLogits, targets: ones)
-                + binaryCrossEntropyWithLogits(logits: judgedFake.realLogits, targets: zeros)
-            if usesClassLoss {
+            var loss = state.config.loss.discriminatorLoss(realLogits: judgedReal.realLogits, fakeLogits: judgedFake.realLogits)
+            if head == .acgan {
                 loss = loss + crossEntropy(logits: judgedReal.classLogits, labels: realLabels) + crossEntropy(logits: judgedFake.classLogits, labels: fakeLabels)
+            } else if head == .tacgan, let twin = judgedFake.twinLogits {
+                loss = loss + crossEntropy(logits: judgedReal.classLogits, labels: realLabels) + crossEntropy(logits: twin, labels: fakeLabels)
             }
             loss.backward()
             state.discriminatorOptimizer.step()

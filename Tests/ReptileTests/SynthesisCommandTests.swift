@@ -74,13 +74,17 @@ import Testing
                 im = Image.open(p); im.load()
                 assert im.size == (28, 28) and im.mode == "L", (p, im.size, im.mode)
             assert sorted(os.listdir(os.path.join(root, "png"))) == [str(d) for d in range(10)]
-            # The lowest of the per-class medians: every class passes it about half the time or more.
+            # The lowest of the per-class medians: every class passes it about half the time or more;
+            # and the highest: every class stays at or below it about half the time or more.
             by_class = {}
             for label, confidence in zip(labels, confidences): by_class.setdefault(label, []).append(confidence)
-            print(min(sorted(values)[len(values) // 2] for values in by_class.values()))
+            medians = [sorted(values)[len(values) // 2] for values in by_class.values()]
+            print(min(medians), max(medians))
             """, arguments: [synthetic.path, checkpointSHA])
         try #require(check.status == 0, "\(check.standardError)")
-        let medianConfidence = try #require(Float(check.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let medians = check.standardOutput.split(whereSeparator: \.isWhitespace).compactMap { Float($0) }
+        try #require(medians.count == 2, "\(check.standardOutput)")
+        let medianConfidence = medians[0], highestMedianConfidence = medians[1]
 
         // The same seed gives byte-identical files (the time stamp fixed by --deterministic).
         let first = parent.appendingPathComponent("first-synthetic")
@@ -106,6 +110,30 @@ import Testing
             #expect(try shard.floatColumn("confidence").allSatisfy { $0 >= medianConfidence })
         }
         #expect(counts == [Int](repeating: 6, count: 10))
+
+        // --max-confidence keeps only images at or below it (exactly N a class still), and records
+        // it with --noise-scale in the provenance; noise scale 2 gives other images than 1.
+        let capped = try Support.reptile(["generate", "--run", run.path, "--per-class", "6", "--max-confidence", "\(highestMedianConfidence)",
+                                          "--noise-scale", "2", "--force", "--seed", "5"])
+        try #require(capped.status == 0, "\(capped.standardError)")
+        var cappedCounts = [Int](repeating: 0, count: 10)
+        for shard in try DatasetFolder(path: synthetic.path).shards(of: "synthetic") {
+            for label in try shard.labels() { cappedCounts[Int(label)] += 1 }
+            #expect(try shard.floatColumn("confidence").allSatisfy { $0 <= highestMedianConfidence })
+        }
+        #expect(cappedCounts == [Int](repeating: 6, count: 10))
+        let provenance = try String(contentsOf: synthetic.appendingPathComponent("dataset_info.json"), encoding: .utf8)
+        #expect(provenance.contains("\"noise_scale\" : 2") && provenance.contains("\"max_confidence\""), "\(provenance)")
+        func pixels(_ extra: [String]) throws -> [UInt8] {
+            let result = try Support.reptile(["generate", "--run", run.path, "--per-class", "2", "--force", "--seed", "6", "--generator", "pre-ppo"] + extra)
+            try #require(result.status == 0, "\(result.standardError)")
+            return try DatasetFolder(path: synthetic.path).shards(of: "synthetic").flatMap { try $0.images(0..<$0.count) }
+        }
+        let ordinary = try pixels([])
+        #expect(try pixels(["--noise-scale", "2"]) != ordinary)
+        #expect(try pixels(["--generator", "raw"]) != ordinary)
+        let badScale = try Support.reptile(["generate", "--run", run.path, "--per-class", "1", "--noise-scale", "0", "--force"])
+        #expect(badScale.status != 0 && badScale.standardError.contains("--noise-scale"), "\(badScale.standardError)")
 
         // An unreachable threshold fails in one line naming the acceptance rate, and the synthetic
         // folder already there stays as it was.

@@ -24,11 +24,18 @@ enum SynthesisTesting {
         return (Tensor(shape: [size, 1, 28, 28], values: values), labels)
     }
 
-    static func toyConfig(head: DiscriminatorHead = .acgan, spectralNorm: Bool = false, batchSize: Int = 16) -> ImageGANRunConfig {
-        ImageGANRunConfig(dataset: "toy", datasetInfoSha256: "", classNames: ["top-left", "bottom-right"],
-                          imageHeight: 28, imageWidth: 28, imageChannels: 1,
-                          architecture: ImageGANArchitecture(imageSize: 28, channels: 1, classCount: 2, discriminatorHead: head, spectralNorm: spectralNorm),
-                          diffAugment: false, emaDecay: 0.9, epochs: 1, batchSize: batchSize, learningRate: 2e-4, seed: 3, threads: 1)
+    static func toyConfig(head: DiscriminatorHead = .acgan, spectralNorm: Bool = false, batchSize: Int = 16,
+                          conditioning: GeneratorConditioning = .input, loss: AdversarialLoss? = nil,
+                          policy: DiffAugmentPolicy? = nil, discriminatorLearningRate: Float? = nil) -> ImageGANRunConfig {
+        var config = ImageGANRunConfig(dataset: "toy", datasetInfoSha256: "", classNames: ["top-left", "bottom-right"],
+                                       imageHeight: 28, imageWidth: 28, imageChannels: 1,
+                                       architecture: ImageGANArchitecture(imageSize: 28, channels: 1, classCount: 2, discriminatorHead: head,
+                                                                          spectralNorm: spectralNorm, generatorConditioning: conditioning),
+                                       diffAugment: false, emaDecay: 0.9, epochs: 1, batchSize: batchSize, learningRate: 2e-4, seed: 3, threads: 1)
+        config.adversarialLoss = loss
+        config.diffAugmentPolicy = policy
+        config.discriminatorLearningRate = discriminatorLearningRate
+        return config
     }
 
     /// The W4 CNN trained for a few steps on the toy set and saved as a classifier checkpoint.

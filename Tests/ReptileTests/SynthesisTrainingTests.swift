@@ -9,10 +9,17 @@ import Testing
 @Suite struct SynthesisTrainingTests {
     /// A few GAN steps change both networks' weights and the discriminator learns: its loss on the
     /// last steps is below its loss on the first ones (both heads; spectral norm and DiffAugment on
-    /// in the projection case, so those paths train too).
-    @Test(arguments: [(DiscriminatorHead.acgan, false), (DiscriminatorHead.projection, true)])
-    func aFewAdversarialStepsChangeTheWeightsAndLowerTheDiscriminatorLoss(head: DiscriminatorHead, regularised: Bool) throws {
-        let state = ImageGANState(config: SynthesisTesting.toyConfig(head: head, spectralNorm: regularised, batchSize: 8))
+    /// in the projection case, so those paths train too; the last two cases take the new options:
+    /// conditional batch-norm in G, hinge loss, translation-only DiffAugment, D's own learning rate,
+    /// with the AC-GAN and the TAC-GAN heads).
+    @Test(arguments: [(DiscriminatorHead.acgan, false, false), (DiscriminatorHead.projection, true, false),
+                      (DiscriminatorHead.acgan, true, true), (DiscriminatorHead.tacgan, true, true)])
+    func aFewAdversarialStepsChangeTheWeightsAndLowerTheDiscriminatorLoss(head: DiscriminatorHead, regularised: Bool, conditional: Bool) throws {
+        let config = conditional
+            ? SynthesisTesting.toyConfig(head: head, batchSize: 8, conditioning: .batchnorm, loss: .hinge, policy: .translation,
+                                         discriminatorLearningRate: 4e-4)
+            : SynthesisTesting.toyConfig(head: head, spectralNorm: regularised, batchSize: 8)
+        let state = ImageGANState(config: config)
         let generatorBefore = SynthesisTesting.bits(state.generator)
         let discriminatorBefore = SynthesisTesting.bits(state.discriminator)
         let averageBefore = SynthesisTesting.bits(state.averageGenerator)
@@ -26,8 +33,70 @@ import Testing
         #expect(SynthesisTesting.bits(state.discriminator) != discriminatorBefore)
         #expect(SynthesisTesting.bits(state.averageGenerator) != averageBefore)
         #expect(state.step == 8)
+        #expect(state.discriminator.parameters.contains { $0.name == "discriminator.twin_head.weight" } == (head == .tacgan))
         let first = losses.prefix(3).reduce(0, +) / 3, last = losses.suffix(3).reduce(0, +) / 3
         #expect(last < first, "discriminator loss did not fall: \(losses)")
+    }
+
+    /// A run saved before the recipe's options existed (no generator_conditioning, loss, policy or
+    /// D learning rate in its config) loads as W1 with BCE and translation + cutout; a new run's
+    /// config records each choice and reads back equal.
+    @Test func runsMadeBeforeTheRecipeOptionsLoadAsW1AndNewOnesRecordTheirChoices() throws {
+        let old = """
+            {"architecture":{"channels":1,"class_count":10,"discriminator_head":"acgan","image_size":28,"noise_size":100,"spectral_norm":false},
+             "batch_size":64,"class_names":["0","1"],"dataset":"d","dataset_info_sha256":"x","diff_augment":true,"ema_decay":0.999,
+             "epochs":10,"image_channels":1,"image_height":28,"image_width":28,"learning_rate":0.0002,"role":"image-gan","seed":1,"threads":2}
+            """
+        let decoded = try StableJSON.decode(ImageGANRunConfig.self, from: Data(old.utf8))
+        #expect(decoded.architecture.generatorConditioning == .input)
+        #expect(decoded.loss == .bce && decoded.augmentPolicy == .translationCutout && decoded.discriminatorLearningRate == nil)
+        var unused = SeededRandom(seed: 0)
+        #expect(!ImageGenerator(decoded.architecture, random: &unused).parameters.contains { $0.name?.contains("class_weight") == true })
+
+        let recipe = SynthesisTesting.toyConfig(conditioning: .batchnorm, loss: .hinge, policy: .translation, discriminatorLearningRate: 4e-4)
+        let text = try StableJSON.string(recipe)
+        for field in ["\"generator_conditioning\":\"batchnorm\"", "\"adversarial_loss\":\"hinge\"", "\"diff_augment_policy\":\"translation\"",
+                      "\"discriminator_learning_rate\":0.0004"] {
+            #expect(text.replacingOccurrences(of: " ", with: "").contains(field), "\(field) missing from \(text)")
+        }
+        #expect(try StableJSON.decode(ImageGANRunConfig.self, from: Data(text.utf8)) == recipe)
+        let generator = ImageGenerator(recipe.architecture, random: &unused)
+        #expect(generator.parameters.compactMap(\.name).filter { $0.hasSuffix("class_weight") } == ["generator.fc_norm.class_weight", "generator.deconv1_norm.class_weight"])
+    }
+
+    /// DiffAugment's translation policy only shifts (every kept pixel comes from one offset of at
+    /// most 1/8 of the side, the rest is zero fill); translation + cutout also zeroes pixels the
+    /// shift kept. Gradients pass back through the gather.
+    @Test func diffAugmentTranslationOnlyShiftsAndCutoutAlsoZeroes() throws {
+        let batch = 16, side = 28
+        let values = (0..<(batch * side * side)).map { Float($0 % (side * side) + 1) }
+        for policy in DiffAugmentPolicy.allCases {
+            var random = SeededRandom(seed: 17)
+            let input = Variable(Tensor(shape: [batch, 1, side, side], values: values), requiresGradient: true)
+            let output = DiffAugment.apply(input, policy: policy, random: &random)
+            let pixels = output.value.scalars
+            var zeroedBeyondShift = 0
+            for image in 0..<batch {
+                let plane = Array(pixels[(image * side * side)..<((image + 1) * side * side)])
+                // The offset from any kept pixel: value v came from index v − 1.
+                guard let kept = plane.indices.first(where: { plane[$0] != 0 }) else { continue }
+                let source = Int(plane[kept]) - 1
+                let dy = kept / side - source / side, dx = kept % side - source % side
+                #expect(abs(dy) <= 4 && abs(dx) <= 4)
+                for index in plane.indices {
+                    let row = index / side - dy, column = index % side - dx
+                    let inFrame = row >= 0 && row < side && column >= 0 && column < side
+                    if plane[index] != 0 {
+                        #expect(inFrame && Int(plane[index]) - 1 == row * side + column)
+                    } else if inFrame {
+                        zeroedBeyondShift += 1
+                    }
+                }
+            }
+            if policy == .translation { #expect(zeroedBeyondShift == 0) } else { #expect(zeroedBeyondShift > batch * 50) }
+            output.backward(seed: Tensor(shape: output.shape, repeating: 1))
+            #expect(input.gradient!.scalars.reduce(0, +) == Float(pixels.filter { $0 != 0 }.count))
+        }
     }
 
     /// The EMA generator's batch-norm statistics are its own: after a few steps they are not the raw
