@@ -85,7 +85,13 @@ public enum BLAS {
         openblas_set_num_threads(Int32(count))
     }
 
+    /// A thread count for the current task only, ahead of the process-wide one: code that compares
+    /// two runs bit for bit in one process (tests) must not see another task change the count
+    /// between them, since the engine's worker count decides the order of its partial sums.
+    @TaskLocal public static var taskThreadCount: Int?
+
     public static var threadCount: Int {
+        if let taskThreadCount { return taskThreadCount }
         let configured = configuredThreads.load(ordering: .relaxed)
         return configured > 0 ? configured : Int(openblas_get_num_threads())
     }

@@ -153,6 +153,11 @@ enum CheckpointTesting {
 @Suite struct EngineCheckpointResumeTests {
     /// Six steps straight through against three steps, save, load into fresh objects, three more.
     private func resumeMatchesAnUninterruptedRun(makeOptimizer: ([Variable]) -> any Optimizer) throws {
+        // Pinned for this task: tests running alongside change the process-wide thread count.
+        try BLAS.$taskThreadCount.withValue(1) { try compareResumedAndUninterruptedRuns(makeOptimizer: makeOptimizer) }
+    }
+
+    private func compareResumedAndUninterruptedRuns(makeOptimizer: ([Variable]) -> any Optimizer) throws {
         let folder = try Support.makeTemporaryFolder("ckpt")
         defer { Support.remove(folder) }
         let path = folder.appendingPathComponent("resume.h5").path
