@@ -222,18 +222,23 @@ private func evaluateTexts(synthetic: ShardSource, syntheticToDataset: [Int], te
         if let bleu = meanBLEU(hypotheses: sample, references: referenceIndices.map { referenceTokens[$0] }) {
             (row.bleu2, row.bleu3, row.bleu4) = (bleu[2], bleu[3], bleu[4])
         }
+        let all = indices.map { generatedTokens[$0] }
+        addDiversity(to: &row, sample: sample, all: all)
+        var seen = Set<[Int32]>(), duplicates = 0
+        for text in all where !seen.insert(text).inserted { duplicates += 1 }
+        row.duplicateShare = Double(duplicates) / Double(all.count)
+        return row
+    }
+
+    /// Self-BLEU and distinct-n of the sample; copies of training texts and novel 4-grams over all.
+    func addDiversity(to row: inout EvaluationRow, sample: [[Int32]], all: [[Int32]]) {
         if let selfBLEU = meanSelfBLEU(sample) {
             (row.selfBleu2, row.selfBleu3, row.selfBleu4) = (selfBLEU[2], selfBLEU[3], selfBLEU[4])
         }
         row.distinct1 = distinctNGramShare(sample, order: 1)
         row.distinct2 = distinctNGramShare(sample, order: 2)
-        let all = indices.map { generatedTokens[$0] }
         row.copyShare = Double(all.filter { trainingTexts.contains($0) }.count) / Double(all.count)
-        var seen = Set<[Int32]>(), duplicates = 0
-        for text in all where !seen.insert(text).inserted { duplicates += 1 }
-        row.duplicateShare = Double(duplicates) / Double(all.count)
         row.novelFourGramShare = novelNGramShare(all, seen: trainingFourGrams, order: 4)
-        return row
     }
 
     /// The same diversity figures for real test texts, as the mark to compare with.
@@ -242,14 +247,7 @@ private func evaluateTexts(synthetic: ShardSource, syntheticToDataset: [Int], te
         guard !indices.isEmpty else { return row }
         let sample = seededSample(indices, size: options.sampleSize, seed: options.seed, purpose: "test/\(name)").map { referenceTokens[$0] }
         row.sampled = sample.count
-        if let selfBLEU = meanSelfBLEU(sample) {
-            (row.selfBleu2, row.selfBleu3, row.selfBleu4) = (selfBLEU[2], selfBLEU[3], selfBLEU[4])
-        }
-        row.distinct1 = distinctNGramShare(sample, order: 1)
-        row.distinct2 = distinctNGramShare(sample, order: 2)
-        let all = indices.map { referenceTokens[$0] }
-        row.copyShare = Double(all.filter { trainingTexts.contains($0) }.count) / Double(all.count)
-        row.novelFourGramShare = novelNGramShare(all, seen: trainingFourGrams, order: 4)
+        addDiversity(to: &row, sample: sample, all: indices.map { referenceTokens[$0] })
         return row
     }
 
