@@ -151,6 +151,12 @@ import ReptileCore
     /// The features PRDC is measured in are exactly what the image CNN's last layer reads, and
     /// splitting the forward pass in two leaves the logits bit-identical.
     @Test func imageFeaturesAreWhatTheLastLayerReads() throws {
+        // Pinned to one thread: with the process-wide count left at 2 (this test alone, without
+        // others having set 1) the two paths differed in the last bits; not yet explained.
+        try BLAS.$taskThreadCount.withValue(1) { try compareSplitAndWholeForward() }
+    }
+
+    private func compareSplitAndWholeForward() throws {
         let config = ClassifierConfig(kind: "image", architecture: "cnn", classNames: ["a", "b", "c"],
                                       imageHeight: 28, imageWidth: 28, imageChannels: 1)
         let model = try ImageCNNClassifier(config: config, seed: 5)
