@@ -16,6 +16,55 @@ extension DiffAugmentPolicy: ExpressibleByArgument {}
 extension GeneratorConditioning: ExpressibleByArgument {}
 extension AdversarialLoss: ExpressibleByArgument {}
 
+/// What both `train` subcommands take: the dataset, the run folder, and how the run is seeded,
+/// threaded and (re)started.
+struct RunArguments: ParsableArguments {
+    @Option(help: "The dataset folder (datasets/NAME). When resuming, the run's own dataset by default.")
+    var dataset: String?
+
+    @Option(help: "The run folder to create (or resume).")
+    var out: String
+
+    @Option(help: "Seed of initialisation, data order, noise, augmentation and sampling (default 0).")
+    var seed: UInt64?
+
+    @Option(help: "OpenBLAS threads (default: the machine's cores). Bit-identical results need the same count.")
+    var threads: Int?
+
+    @Flag(help: "Replace an existing run folder (only once the new run's first epoch is complete).")
+    var force = false
+
+    @Flag(help: "Continue the run in --out from its last checkpoint.")
+    var resume = false
+
+    func apply<Options: RunOptions>(to options: inout Options) {
+        options.seed = seed
+        options.threads = threads
+        options.force = force
+        options.resume = resume
+    }
+}
+
+/// The run settings an image or text GAN's training options share with `RunArguments`.
+protocol RunOptions {
+    var seed: UInt64? { get set }
+    var threads: Int? { get set }
+    var force: Bool { get set }
+    var resume: Bool { get set }
+}
+
+extension ImageGANTrainingOptions: RunOptions {}
+extension TextGANTrainingOptions: RunOptions {}
+
+/// Whether PPO runs (a count above zero); a negative count, or a reward classifier without PPO, is an error.
+private func checkPPOIterations(_ iterations: Int, classifier: String?, example: Int) throws -> Bool {
+    if iterations < 0 { throw ReptileError("--ppo-iterations must not be negative", fix: "use e.g. \(example)") }
+    if iterations == 0 && classifier != nil {
+        throw ReptileError("--classifier is the PPO reward classifier; it needs --ppo-iterations N", fix: "add e.g. --ppo-iterations \(example)")
+    }
+    return iterations > 0
+}
+
 struct TrainImage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
@@ -30,11 +79,7 @@ struct TrainImage: ParsableCommand {
             same weights as an uninterrupted one (same seed and --threads).
             """)
 
-    @Option(help: "The dataset folder (datasets/NAME). When resuming, the run's own dataset by default.")
-    var dataset: String?
-
-    @Option(help: "The run folder to create (or resume).")
-    var out: String
+    @OptionGroup var runArguments: RunArguments
 
     @Option(help: "Discriminator head: acgan (auxiliary classifier), tacgan (AC-GAN plus a twin classifier trained on generated images, Gong et al. 2019) or projection. Default acgan.")
     var discriminator: DiscriminatorHead?
@@ -75,18 +120,6 @@ struct TrainImage: ParsableCommand {
     @Option(help: "Fewest steps in an epoch (default 100): a small dataset repeats its passes over the images, so 100 images still give 100 steps, not one, between checkpoints.")
     var minEpochSteps: Int?
 
-    @Option(help: "Seed of initialisation, data order, noise and augmentation (default 0).")
-    var seed: UInt64?
-
-    @Option(help: "OpenBLAS threads (default: the machine's cores). Bit-identical results need the same count.")
-    var threads: Int?
-
-    @Flag(help: "Replace an existing run folder (only once the new run's first epoch is complete).")
-    var force = false
-
-    @Flag(help: "Continue the run in --out from its last checkpoint.")
-    var resume = false
-
     @Option(help: "PPO iterations after the adversarial epochs (needs --classifier). Default 0.")
     var ppoIterations: Int = 0
 
@@ -116,7 +149,8 @@ struct TrainImage: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            var options = ImageGANTrainingOptions(dataset: dataset, out: out)
+            var options = ImageGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
+            runArguments.apply(to: &options)
             options.discriminatorHead = discriminator
             options.spectralNorm = spectralNorm ? true : nil
             options.diffAugment = diffAugment
@@ -130,12 +164,7 @@ struct TrainImage: ParsableCommand {
             options.adversarialLoss = loss
             options.minimumStepsPerEpoch = minEpochSteps
             options.modeSeekingWeight = modeSeeking
-            options.seed = seed
-            options.threads = threads
-            options.force = force
-            options.resume = resume
-            if ppoIterations < 0 { throw ReptileError("--ppo-iterations must not be negative", fix: "use e.g. 20") }
-            if ppoIterations > 0 {
+            if try checkPPOIterations(ppoIterations, classifier: classifier, example: 20) {
                 var ppo = ImagePPOOptions(iterations: ppoIterations)
                 ppo.classifier = classifier
                 ppo.sigma = ppoSigma
@@ -146,8 +175,6 @@ struct TrainImage: ParsableCommand {
                 ppo.learningRate = ppoLearningRate
                 ppo.refreshDiscriminator = refreshDiscriminator ? true : nil
                 options.ppo = ppo
-            } else if classifier != nil {
-                throw ReptileError("--classifier is the PPO reward classifier; it needs --ppo-iterations N", fix: "add e.g. --ppo-iterations 20")
             }
             // Written straight through (not print's buffer), so a log file or pipe shows each epoch as it ends.
             let result = try trainImageGAN(options) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -343,11 +370,7 @@ struct TrainText: ParsableCommand {
             uninterrupted run (same seed and --threads).
             """)
 
-    @Option(help: "The dataset folder (datasets/NAME, a text dataset). When resuming, the run's own dataset by default.")
-    var dataset: String?
-
-    @Option(help: "The run folder to create (or resume).")
-    var out: String
+    @OptionGroup var runArguments: RunArguments
 
     @Option(help: "Vocabulary size, markers included (default 5000): the most frequent words and punctuation of train.")
     var vocabSize: Int?
@@ -372,18 +395,6 @@ struct TrainText: ParsableCommand {
 
     @Option(help: "Discriminator epochs (real vs MLE-generated texts) after MLE (default 3).")
     var discriminatorEpochs: Int?
-
-    @Option(help: "Seed of initialisation, data order and sampling (default 0).")
-    var seed: UInt64?
-
-    @Option(help: "OpenBLAS threads (default: the machine's cores). Bit-identical results need the same count.")
-    var threads: Int?
-
-    @Flag(help: "Replace an existing run folder (only once the new run's first epoch is complete).")
-    var force = false
-
-    @Flag(help: "Continue the run in --out from its last checkpoint.")
-    var resume = false
 
     @Option(help: "PPO iterations after the discriminator epochs. Default 0.")
     var ppoIterations: Int = 0
@@ -417,7 +428,8 @@ struct TrainText: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            var options = TextGANTrainingOptions(dataset: dataset, out: out)
+            var options = TextGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
+            runArguments.apply(to: &options)
             options.vocabularySize = vocabSize
             options.maximumLength = maxLength
             options.epochs = epochs
@@ -426,12 +438,7 @@ struct TrainText: ParsableCommand {
             options.batchSize = batchSize
             options.learningRate = learningRate
             options.discriminatorEpochs = discriminatorEpochs
-            options.seed = seed
-            options.threads = threads
-            options.force = force
-            options.resume = resume
-            if ppoIterations < 0 { throw ReptileError("--ppo-iterations must not be negative", fix: "use e.g. 10") }
-            if ppoIterations > 0 {
+            if try checkPPOIterations(ppoIterations, classifier: classifier, example: 10) {
                 var ppo = TextPPOOptions(iterations: ppoIterations)
                 ppo.classifier = classifier
                 ppo.rewardClassifierWeight = rewardClassifierWeight
@@ -443,8 +450,6 @@ struct TrainText: ParsableCommand {
                 ppo.entropyWeight = entropyWeight
                 ppo.refreshDiscriminator = frozenDiscriminator ? false : nil
                 options.ppo = ppo
-            } else if classifier != nil {
-                throw ReptileError("--classifier is the PPO reward classifier; it needs --ppo-iterations N", fix: "add e.g. --ppo-iterations 10")
             }
             let result = try trainTextGAN(options) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
             print("trained \(result.run): \(result.epochs) MLE epochs (best \(result.bestEpoch)), \(result.discriminatorEpochs) discriminator epochs, \(result.ppoIterations) PPO iterations")
