@@ -232,6 +232,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Image runs: keep only images whose confidence is at most C (drops the easiest, most prototypical samples).")
     var maxConfidence: Float?
 
+    @Option(help: "Image runs: keep only images whose d_score (the discriminator's real/fake logit) is at least S.")
+    var minDScore: Float?
+
     @Option(help: "Classifier checkpoint for the confidence column (default: the run's PPO reward classifier).")
     var classifier: String?
 
@@ -276,6 +279,7 @@ struct Generate: ParsableCommand {
             options.writePNG = formats.contains("png")
             options.minimumConfidence = minConfidence
             options.maximumConfidence = maxConfidence
+            options.minimumDScore = minDScore
             options.classifier = classifier
             guard let choice = GeneratorChoice(rawValue: generator) else {
                 throw ReptileError("--generator \(quoted(generator)) is not one of \(GeneratorChoice.allCases.map(\.rawValue).joined(separator: ", "))",
@@ -309,8 +313,8 @@ extension Generate {
     /// `generate` on a text run (the run's checkpoint says which kind it is).
     func generateText() throws {
         if format != "h5" { throw ReptileError("--format is for image runs; a text run writes shards and synthetic.jsonl", fix: "leave --format out") }
-        if maxConfidence != nil || noiseScale != 1 {
-            throw ReptileError("--max-confidence and --noise-scale are for image runs; \(runFolder) is a text run", fix: "leave them out")
+        if maxConfidence != nil || minDScore != nil || noiseScale != 1 {
+            throw ReptileError("--max-confidence, --min-d-score and --noise-scale are for image runs; \(runFolder) is a text run", fix: "leave them out")
         }
         var options = TextGenerationOptions(run: runFolder, perClass: perClass)
         options.temperature = temperature ?? 1

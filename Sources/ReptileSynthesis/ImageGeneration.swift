@@ -25,6 +25,9 @@ public struct ImageGenerationOptions: Sendable {
     /// Keep only images the classifier is at most this sure of: the easiest, most prototypical
     /// samples teach a classifier trained on them little (image runs).
     public var maximumConfidence: Float?
+    /// Keep only images whose discriminator logit (`d_score`) is at least this: filtering by how
+    /// real D finds them rather than by a classifier.
+    public var minimumDScore: Float?
     public var classifier: String?
     public var generator: GeneratorChoice = .auto
     public var batchSize = 256
@@ -71,6 +74,9 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     guard options.shardSize >= 1 else { throw ReptileError("--shard-size must be at least 1", fix: "use e.g. 10000") }
     if let maximum = options.maximumConfidence, !(maximum > 0 && maximum <= 1 && maximum >= (options.minimumConfidence ?? 0)) {
         throw ReptileError("--max-confidence \(maximum) is outside (0, 1] or below --min-confidence", fix: "use e.g. 0.999")
+    }
+    if let minimum = options.minimumDScore, !minimum.isFinite {
+        throw ReptileError("--min-d-score must be a finite logit", fix: "use e.g. 0 (D finds the image more real than not)")
     }
     if let minimum = options.minimumConfidence, !(minimum >= 0 && minimum <= 1) {
         throw ReptileError("--min-confidence \(minimum) is outside [0, 1]", fix: "use e.g. 0.9")
@@ -137,6 +143,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
         generationFields["noise_scale"] = .number(Double(options.noiseScale))
     }
     if let maximum = options.maximumConfidence { generationFields["max_confidence"] = .number(Double(maximum)) }
+    if let minimum = options.minimumDScore { generationFields["min_d_score"] = .number(Double(minimum)) }
     let generationConfig = JSONValue.object(generationFields)
     let configSHA256 = SHA256.hex(of: try StableJSON.string(generationConfig))
     let staging = try StagingFolder(destination: destination, force: options.force)
@@ -161,7 +168,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     var random = SeededRandom(seed: options.seed).derived("generate")
     var remaining = [Int](repeating: perClass, count: classCount)
     var draws = [Int](repeating: 0, count: classCount)
-    let filtering = options.minimumConfidence != nil || options.maximumConfidence != nil
+    let filtering = options.minimumConfidence != nil || options.maximumConfidence != nil || options.minimumDScore != nil
     let drawLimit = filtering ? perClass * options.drawsPerImageLimit : perClass
     var written = 0, cursor = 0
     let progress = ProgressBar("generating", total: total, unit: "images", enabled: options.showProgress && ProgressBar.terminalAttached)
@@ -187,9 +194,10 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
             let label = (0..<classCount).first { remaining[$0] > 0 }!
             let accepted = perClass - remaining[label]
             throw ReptileError(path: checkpointPath,
-                               "class \(quoted(config.classNames[label])): only \(accepted) of \(perClass) images reached confidence in [\(options.minimumConfidence ?? 0), \(options.maximumConfidence ?? 1)] in \(draws[label]) draws (acceptance rate \(String(format: "%.2f", 100 * Double(accepted) / Double(max(draws[label], 1)))) %)",
-                               fix: options.maximumConfidence == nil ? "lower --min-confidence, or train the generator longer"
-                                   : "raise --max-confidence (or lower --min-confidence)")
+                               "class \(quoted(config.classNames[label])): only \(accepted) of \(perClass) images reached confidence in [\(options.minimumConfidence ?? 0), \(options.maximumConfidence ?? 1)]\(options.minimumDScore.map { " and d_score ≥ \($0)" } ?? "") in \(draws[label]) draws (acceptance rate \(String(format: "%.2f", 100 * Double(accepted) / Double(max(draws[label], 1)))) %)",
+                               fix: options.maximumConfidence != nil ? "raise --max-confidence (or lower --min-confidence)"
+                                   : options.minimumDScore != nil ? "lower --min-d-score (or --min-confidence)"
+                                   : "lower --min-confidence, or train the generator longer")
         }
         let noise = Tensor(normalShape: [labels.count, architecture.noiseSize], standardDeviation: options.noiseScale, random: &random)
         let images = generator(noise: noise, labels: labels).value
@@ -205,7 +213,8 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
         for (index, label) in labels.enumerated() {
             draws[label] += 1
             guard remaining[label] > 0, confidences[index] >= (options.minimumConfidence ?? -1),
-                  confidences[index] <= (options.maximumConfidence ?? 2) else { continue }
+                  confidences[index] <= (options.maximumConfidence ?? 2),
+                  dScores[index] >= (options.minimumDScore ?? -.infinity) else { continue }
             remaining[label] -= 1
             // Channel-first floats in [−1, 1] → channel-last uint8, as the shard contract stores images.
             var pixels = [UInt8](repeating: 0, count: pixelCount)
@@ -257,6 +266,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
             "generator": .string(generatorName), "confidence_source": .string(confidenceSource), "d_score": .string(dScoreDescription),
             "draws": .integer(Int64(totalDraws)), "acceptance_rate": .number(rounded(Double(total) / Double(max(totalDraws, 1)))),
             "min_confidence": options.minimumConfidence.map { .number(Double($0)) } ?? .null,
+            "min_d_score": options.minimumDScore.map { .number(Double($0)) } ?? .null,
         ]),
         provenance: .init(created: created, seed: options.seed, command: options.command, config: generationConfig, configSHA256: configSHA256))
     try info.write(to: staging.path(DatasetInfo.fileName))

@@ -79,12 +79,15 @@ import Testing
             by_class = {}
             for label, confidence in zip(labels, confidences): by_class.setdefault(label, []).append(confidence)
             medians = [sorted(values)[len(values) // 2] for values in by_class.values()]
-            print(min(medians), max(medians))
+            scores_by_class = {}
+            for label, score in zip(labels, scores): scores_by_class.setdefault(label, []).append(score)
+            score_medians = [sorted(values)[len(values) // 2] for values in scores_by_class.values()]
+            print(min(medians), max(medians), min(score_medians))
             """, arguments: [synthetic.path, checkpointSHA])
         try #require(check.status == 0, "\(check.standardError)")
         let medians = check.standardOutput.split(whereSeparator: \.isWhitespace).compactMap { Float($0) }
-        try #require(medians.count == 2, "\(check.standardOutput)")
-        let medianConfidence = medians[0], highestMedianConfidence = medians[1]
+        try #require(medians.count == 3, "\(check.standardOutput)")
+        let medianConfidence = medians[0], highestMedianConfidence = medians[1], medianDScore = medians[2]
 
         // The same seed gives byte-identical files (the time stamp fixed by --deterministic).
         let first = parent.appendingPathComponent("first-synthetic")
@@ -124,6 +127,19 @@ import Testing
         #expect(cappedCounts == [Int](repeating: 6, count: 10))
         let provenance = try String(contentsOf: synthetic.appendingPathComponent("dataset_info.json"), encoding: .utf8)
         #expect(provenance.contains("\"noise_scale\" : 2") && provenance.contains("\"max_confidence\""), "\(provenance)")
+
+        // --min-d-score keeps only images the discriminator scores at or above it, N a class (written
+        // with `=`, as the logit may be negative).
+        let realistic = try Support.reptile(["generate", "--run", run.path, "--per-class", "6", "--min-d-score=\(medianDScore)",
+                                             "--force", "--seed", "5"])
+        try #require(realistic.status == 0, "\(realistic.standardError)")
+        var realisticCounts = [Int](repeating: 0, count: 10)
+        for shard in try DatasetFolder(path: synthetic.path).shards(of: "synthetic") {
+            for label in try shard.labels() { realisticCounts[Int(label)] += 1 }
+            #expect(try shard.floatColumn("d_score").allSatisfy { $0 >= medianDScore })
+        }
+        #expect(realisticCounts == [Int](repeating: 6, count: 10))
+        #expect(try String(contentsOf: synthetic.appendingPathComponent("dataset_info.json"), encoding: .utf8).contains("\"min_d_score\""))
         func pixels(_ extra: [String]) throws -> [UInt8] {
             let result = try Support.reptile(["generate", "--run", run.path, "--per-class", "2", "--force", "--seed", "6", "--generator", "pre-ppo"] + extra)
             try #require(result.status == 0, "\(result.standardError)")
