@@ -15,7 +15,7 @@
 # MIX (0.5), FINETUNE_EPOCHS (5), CONTROL_EPOCHS (90), SEED (0: the reward classifier, generator,
 # generation and the first of the 3 finetune seeds; another seed gets its own folders, so
 # SEED=1 and SEED=2 repeat the whole chain), TAG (names the mixed run's folder), TRAIN_FLAGS (extra
-# `train text`), GENERATE_FLAGS (extra `generate`) with SYNTHETIC_TAG naming its synthetic folder.
+# `train text`) with TRAIN_TAG naming its run folder, GENERATE_FLAGS (extra `generate`) with SYNTHETIC_TAG naming its synthetic folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1
@@ -30,6 +30,7 @@ CONTROL_EPOCHS=${CONTROL_EPOCHS:-90}
 SEED=${SEED:-0}
 TAG=${TAG:-}
 TRAIN_FLAGS=${TRAIN_FLAGS:-}
+TRAIN_TAG=${TRAIN_TAG:-}
 GENERATE_FLAGS=${GENERATE_FLAGS:-}
 SYNTHETIC_TAG=${SYNTHETIC_TAG:-}
 dataset=datasets/$name
@@ -48,14 +49,14 @@ run() { printf '+ %s\n' "$*" >&2; "$@"; }
     --epochs "$CONTROL_EPOCHS" --patience "$CONTROL_EPOCHS" --repeats 3 --seed "$SEED" --eval "$dataset:test" --out "$out-real-continued" \
     --threads 1 --force >/dev/null
 # shellcheck disable=SC2086
-[ -f "$out-textgan/report.json" ] || run "$reptile" train text --dataset "$dataset" --out "$out-textgan" --ppo-iterations "$PPO_ITERATIONS" \
+[ -f "$out-textgan$TRAIN_TAG/report.json" ] || run "$reptile" train text --dataset "$dataset" --out "$out-textgan$TRAIN_TAG" --ppo-iterations "$PPO_ITERATIONS" \
     --classifier "$out-classifier/classifier.h5" --threads 1 --seed "$SEED" --force $TRAIN_FLAGS
-synthetic=$out-textgan-synthetic-t$TEMPERATURE$SYNTHETIC_TAG
+synthetic=$out-textgan$TRAIN_TAG-synthetic-t$TEMPERATURE$SYNTHETIC_TAG
 if [ ! -f "$synthetic/synthetic/dataset_info.json" ]; then
     # shellcheck disable=SC2086
-    run "$reptile" generate --run "$out-textgan" --per-class "$SYNTHETIC_PER_CLASS" --temperature "$TEMPERATURE" --seed "$SEED" --threads 1 \
+    run "$reptile" generate --run "$out-textgan$TRAIN_TAG" --per-class "$SYNTHETIC_PER_CLASS" --temperature "$TEMPERATURE" --seed "$SEED" --threads 1 \
         --force $GENERATE_FLAGS >/dev/null
-    rm -rf "$synthetic"; mkdir -p "$synthetic"; mv "$out-textgan/synthetic" "$synthetic/synthetic"
+    rm -rf "$synthetic"; mkdir -p "$synthetic"; mv "$out-textgan$TRAIN_TAG/synthetic" "$synthetic/synthetic"
 fi
 [ -f "$synthetic/cas/report.json" ] || run "$reptile" finetune --scratch --train "$synthetic/synthetic" --eval "$dataset:test" \
     --seed "$SEED" --out "$synthetic/cas" --threads 1 --force >/dev/null
