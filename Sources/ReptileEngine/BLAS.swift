@@ -2,6 +2,9 @@
 import COpenBLAS
 import Dispatch
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// C = alpha · op(A) · op(B) + beta · C, all row-major, through `cblas_sgemm`.
 ///
@@ -40,6 +43,42 @@ func matrixMultiply(
     let profiling = BLAS.profile.isOn
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
     defer { if profiling { BLAS.profile.record(since: start, rows: rows, columns: columns, inner: inner) } }
+    // OpenBLAS runs single-threaded; a large product is split here into one block of rows (or of
+    // columns) per engine worker. OpenBLAS's own threads spin for about 0.1 s after each call and
+    // would take the second core from the engine's workers (convolutions, elementwise loops) that
+    // run next (PLATFORM.md §3); idle engine workers sleep instead.
+    let workers = isInsideWorker ? 1 : gemmWorkerCount(rows: rows, columns: columns, inner: inner)
+    if workers == 1 {
+        singleThreadedMatrixMultiply(a, transposeA: transposeA, b, transposeB: transposeB, into: c,
+                                     rows: rows, columns: columns, inner: inner, alpha: alpha, beta: beta,
+                                     leadingA: leadingA, leadingB: leadingB, leadingC: leadingC)
+    } else if rows >= columns {
+        runWorkers(workers) { worker in
+            let block = workerRange(worker, of: workers, count: rows)
+            // Rows r of op(A) start at row r of A, or at column r when A is stored transposed.
+            singleThreadedMatrixMultiply(a + block.lowerBound * (transposeA ? 1 : leadingA), transposeA: transposeA,
+                                         b, transposeB: transposeB, into: c + block.lowerBound * leadingC,
+                                         rows: block.count, columns: columns, inner: inner, alpha: alpha, beta: beta,
+                                         leadingA: leadingA, leadingB: leadingB, leadingC: leadingC)
+        }
+    } else {
+        runWorkers(workers) { worker in
+            let block = workerRange(worker, of: workers, count: columns)
+            singleThreadedMatrixMultiply(a, transposeA: transposeA,
+                                         b + block.lowerBound * (transposeB ? leadingB : 1), transposeB: transposeB,
+                                         into: c + block.lowerBound,
+                                         rows: rows, columns: block.count, inner: inner, alpha: alpha, beta: beta,
+                                         leadingA: leadingA, leadingB: leadingB, leadingC: leadingC)
+        }
+    }
+}
+
+private func singleThreadedMatrixMultiply(
+    _ a: UnsafePointer<Float>, transposeA: Bool, _ b: UnsafePointer<Float>, transposeB: Bool,
+    into c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, inner: Int, alpha: Float, beta: Float,
+    leadingA: Int, leadingB: Int, leadingC: Int
+) {
+    BLAS.pinLibraryToOneThread()
     cblas_sgemm(CblasRowMajor,
                 transposeA ? CblasTrans : CblasNoTrans,
                 transposeB ? CblasTrans : CblasNoTrans,
@@ -47,6 +86,19 @@ func matrixMultiply(
                 alpha, a, blasInt(leadingA), b, blasInt(leadingB),
                 beta, c, blasInt(leadingC))
 }
+
+/// Engine workers for one product: one per thread when each gets at least `minimumGEMMWork`
+/// multiply-adds and 16 rows (or columns) of the dimension split; below that the dispatch costs
+/// more than it saves (OpenBLAS keeps 64×64×64 single-threaded for the same reason).
+func gemmWorkerCount(rows: Int, columns: Int, inner: Int) -> Int {
+    let threads = BLAS.threadCount
+    guard threads > 1 else { return 1 }
+    let byWork = rows * columns * inner / minimumGEMMWork
+    let bySplitDimension = max(rows, columns) / 16
+    return max(1, min(threads, byWork, bySplitDimension))
+}
+
+private let minimumGEMMWork = 1 << 21
 
 /// Tensor-level product of two matrices: [m, k] · [k, n] → [m, n] (with optional transposes).
 public func matrixMultiply(_ a: Tensor, transposeA: Bool = false, _ b: Tensor, transposeB: Bool = false) -> Tensor {
@@ -76,13 +128,11 @@ private func blasInt(_ value: Int) -> blasint {
 }
 
 public enum BLAS {
-    /// OpenBLAS worker threads. Its threads spin after each call, so keep other parallel work off
-    /// the cores while it runs (PLATFORM.md §3).
-    /// Also the number of workers the engine's own parallel kernels use (`runWorkers`).
+    /// The engine's threads: the workers of its parallel kernels (`runWorkers`), among them the
+    /// blocks of a large matrix product. OpenBLAS itself always runs on one thread.
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "BLAS thread count must be at least 1, got \(count)")
         configuredThreads.store(count, ordering: .relaxed)
-        openblas_set_num_threads(Int32(count))
     }
 
     /// A thread count for the current task only, ahead of the process-wide one: code that compares
@@ -93,12 +143,22 @@ public enum BLAS {
     public static var threadCount: Int {
         if let taskThreadCount { return taskThreadCount }
         let configured = configuredThreads.load(ordering: .relaxed)
-        return configured > 0 ? configured : Int(openblas_get_num_threads())
+        return configured > 0 ? configured : libraryDefaultThreadCount
     }
 
-    /// What `setThreadCount` asked for (0: never called, OpenBLAS's own default applies). Kept
-    /// apart from OpenBLAS's count, which `runWorkers` lowers to 1 for a while.
+    /// What `setThreadCount` asked for (0: never called, OpenBLAS's default applies).
     private static let configuredThreads = Atomic<Int>(0)
+
+    /// OpenBLAS's own default (OPENBLAS_NUM_THREADS, else the cores), read once before the
+    /// library is pinned to one thread.
+    private static let libraryDefaultThreadCount: Int = {
+        let count = max(1, Int(openblas_get_num_threads()))
+        openblas_set_num_threads(1)
+        return count
+    }()
+
+    /// Makes sure OpenBLAS runs single-threaded (done once, on first use).
+    static func pinLibraryToOneThread() { _ = libraryDefaultThreadCount }
 
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
@@ -133,9 +193,8 @@ public final class SgemmProfile: Sendable {
     }
 }
 
-/// Runs `body(worker)` for worker in 0..<workers, at the same time on `workers` threads, with
-/// OpenBLAS single-threaded meanwhile: each worker's GEMMs run on its own core, and no OpenBLAS
-/// thread spins beside the workers' own loops (PLATFORM.md §3). With one worker, just calls
+/// Runs `body(worker)` for worker in 0..<workers, at the same time on `workers` threads; a
+/// matrix product inside a worker stays on that worker's thread. With one worker, just calls
 /// `body(0)`. Work must be split by worker index, not by which thread is free, so results do not
 /// depend on timing; callers combine per-worker partial sums in worker order.
 func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
@@ -145,11 +204,28 @@ func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
     }
     withoutActuallyEscaping(body) { work in
         nonisolated(unsafe) let sendableWork = work
-        openblas_set_num_threads(1)
-        DispatchQueue.concurrentPerform(iterations: workers) { sendableWork($0) }
-        openblas_set_num_threads(Int32(BLAS.threadCount))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            // Worker 0 may run on the calling thread, itself perhaps a worker: restore, not clear.
+            let outer = pthread_getspecific(insideWorkerKey)
+            pthread_setspecific(insideWorkerKey, insideWorkerMarker)
+            sendableWork(worker)
+            pthread_setspecific(insideWorkerKey, outer)
+        }
     }
 }
+
+/// Whether the current thread is running a `runWorkers` body (a thread-local flag; task-locals do
+/// not reach the dispatch threads).
+private var isInsideWorker: Bool { pthread_getspecific(insideWorkerKey) != nil }
+
+private let insideWorkerKey: pthread_key_t = {
+    var key = pthread_key_t()
+    precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+    return key
+}()
+
+/// Any non-nil pointer marks a worker thread.
+nonisolated(unsafe) private let insideWorkerMarker = UnsafeMutableRawPointer(bitPattern: 1)!
 
 /// Runs `body` over 0..<count split into contiguous ranges, one per engine thread, when each
 /// range gets at least `minimumPerWorker` elements (below that, thread start-up costs more than it
