@@ -4,7 +4,7 @@ import ReptileEngine
 import ReptileSynthesis
 
 /// How the engine workloads (W1, W4) are timed: WORKLOADS.md says 5 untimed warm-up steps, then
-/// the median of 50 timed steps, with as many OpenBLAS threads as the machine has cores.
+/// the median of 50 timed steps, with as many engine threads as the machine has cores.
 public struct EngineBenchOptions: Sendable {
     public var steps: Int
     public var warmup: Int

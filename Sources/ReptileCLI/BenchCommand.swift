@@ -15,7 +15,7 @@ struct Bench: ParsableCommand {
     @Argument(help: "Workloads to run (default: all of \(Workload.allCases.map(\.rawValue).joined(separator: ", "))).")
     var workloads: [Workload] = []
 
-    @Option(help: "OpenBLAS threads for W1, W2, W3, W4 and W5 (default: the machine's cores).")
+    @Option(help: "Engine threads for W1, W2, W3, W4 and W5 (default: the machine's cores).")
     var threads: Int?
 
     @Option(help: "Timed steps of W1, W2, W3, W4 and W5; each figure is their median.")

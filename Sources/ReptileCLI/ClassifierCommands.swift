@@ -44,7 +44,7 @@ struct ClassifierTrainingArguments: ParsableArguments {
     @Option(help: "Seed for weights, data order, held-out slice, dropout and augmentation.")
     var seed: UInt64 = 0
 
-    @Option(help: "OpenBLAS threads (default: the machine's cores). The same seed and thread count give identical files.")
+    @Option(help: "Engine threads (default: the machine's cores). The same seed and thread count give identical files.")
     var threads: Int?
 
     @Flag(help: "Replace an existing output folder (only once the new one is complete).")
@@ -201,7 +201,7 @@ struct Classify: ParsableCommand {
     @Flag(help: "Replace an existing --out file.")
     var force = false
 
-    @Option(help: "OpenBLAS threads (default: the machine's cores).")
+    @Option(help: "Engine threads (default: the machine's cores).")
     var threads: Int?
 
     func run() throws {

@@ -40,7 +40,7 @@ struct Embed: ParsableCommand {
     @Option(help: "Recorded in HDF5 output; embedding itself draws no random numbers, so the output never depends on it.")
     var seed: UInt64 = 0
 
-    @Option(help: "OpenBLAS threads (default: the machine's cores).")
+    @Option(help: "Engine threads (default: the machine's cores).")
     var threads: Int?
 
     func run() throws {

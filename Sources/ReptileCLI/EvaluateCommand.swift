@@ -34,7 +34,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Seed of the samples.")
     var seed: UInt64 = 0
 
-    @Option(help: "OpenBLAS threads for the classifier (default: the machine's cores).")
+    @Option(help: "Engine threads for the classifier (default: the machine's cores).")
     var threads: Int?
 
     @Flag(help: "Print the report as JSON instead of tables.")

@@ -28,7 +28,7 @@ struct RunArguments: ParsableArguments {
     @Option(help: "Seed of initialisation, data order, noise, augmentation and sampling (default 0).")
     var seed: UInt64?
 
-    @Option(help: "OpenBLAS threads (default: the machine's cores). Bit-identical results need the same count.")
+    @Option(help: "Engine threads (default: the machine's cores). Bit-identical results need the same count.")
     var threads: Int?
 
     @Flag(help: "Replace an existing run folder (only once the new run's first epoch is complete).")
@@ -253,7 +253,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Seed of the noise.")
     var seed: UInt64 = 0
 
-    @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice).")
+    @Option(help: "Engine threads (default: the machine's cores).")
     var threads: Int?
 
     @Flag(help: "Replace an existing synthetic folder (only once the new one is complete).")
