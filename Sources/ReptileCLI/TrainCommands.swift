@@ -277,26 +277,15 @@ struct Generate: ParsableCommand {
                 throw ReptileError("--format \(quoted(unknown)) is not h5 or png", fix: "write e.g. --format h5,png")
             }
             options.writePNG = formats.contains("png")
-            options.minimumConfidence = minConfidence
+            applyShared(to: &options)
             options.maximumConfidence = maxConfidence
             options.minimumDScore = minDScore
-            options.classifier = classifier
             guard let choice = GeneratorChoice(rawValue: generator) else {
                 throw ReptileError("--generator \(quoted(generator)) is not one of \(GeneratorChoice.allCases.map(\.rawValue).joined(separator: ", "))",
                                    fix: "write e.g. --generator ema")
             }
             options.generator = choice
-            options.batchSize = batchSize
             options.noiseScale = noiseScale
-            options.shardSize = shardSize
-            options.seed = seed
-            options.threads = threads
-            options.force = force
-            options.command = commandLineText
-            options.showProgress = !json
-            if deterministic {
-                options.created = deterministicCreationTimestamp()
-            }
             let result = try generateImages(options)
             if json {
                 try printJSON(["path": .string(result.path), "count": .integer(Int64(result.count)), "draws": .integer(Int64(result.draws)),
@@ -309,7 +298,40 @@ struct Generate: ParsableCommand {
     }
 }
 
+/// The settings image and text generation share with the `generate` options of either kind.
+protocol GenerationSettings {
+    var minimumConfidence: Float? { get set }
+    var classifier: String? { get set }
+    var batchSize: Int { get set }
+    var shardSize: Int { get set }
+    var seed: UInt64 { get set }
+    var threads: Int? { get set }
+    var force: Bool { get set }
+    var command: String { get set }
+    var showProgress: Bool { get set }
+    var created: String? { get set }
+}
+
+extension ImageGenerationOptions: GenerationSettings {}
+extension TextGenerationOptions: GenerationSettings {}
+
 extension Generate {
+    /// Copies the options both kinds of run take into the library's options.
+    func applyShared<Options: GenerationSettings>(to options: inout Options) {
+        options.minimumConfidence = minConfidence
+        options.classifier = classifier
+        options.batchSize = batchSize
+        options.shardSize = shardSize
+        options.seed = seed
+        options.threads = threads
+        options.force = force
+        options.command = commandLineText
+        options.showProgress = !json
+        if deterministic {
+            options.created = deterministicCreationTimestamp()
+        }
+    }
+
     /// `generate` on a text run (the run's checkpoint says which kind it is).
     func generateText() throws {
         if format != "h5" { throw ReptileError("--format is for image runs; a text run writes shards and synthetic.jsonl", fix: "leave --format out") }
@@ -326,25 +348,14 @@ extension Generate {
             }
             options.classProportions = proportions
         }
-        options.minimumConfidence = minConfidence
-        options.classifier = classifier
+        applyShared(to: &options)
         guard let choice = TextGeneratorChoice(rawValue: generator) else {
             throw ReptileError("--generator \(quoted(generator)) is not one of \(TextGeneratorChoice.allCases.map(\.rawValue).joined(separator: ", ")) for a text run",
                                fix: "write e.g. --generator mle")
         }
         options.generator = choice
-        options.batchSize = batchSize
-        options.shardSize = shardSize
-        options.seed = seed
-        options.threads = threads
-        options.force = force
         options.keepDuplicates = keepDuplicates
         options.keepTrainingCopies = keepTrainingCopies
-        options.command = commandLineText
-        options.showProgress = !json
-        if deterministic {
-            options.created = deterministicCreationTimestamp()
-        }
         let result = try generateTexts(options)
         if json {
             try printJSON(["path": .string(result.path), "count": .integer(Int64(result.count)), "draws": .integer(Int64(result.draws)),
