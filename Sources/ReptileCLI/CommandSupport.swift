@@ -41,7 +41,9 @@ private func installInterruptHandlers() {
             interruptInProgress = true
             InterruptCleanup.removeAll()
             FileHandle.standardError.write(Data("\nreptile: interrupted; unfinished output removed\n".utf8))
-            exit(128 + signalNumber)
+            // _exit, not exit: exit runs the libraries' destructors (OpenBLAS frees its buffers)
+            // while engine workers may still be inside a matrix product, which then crashes.
+            _exit(128 + signalNumber)
         }
         source.resume()
         signalSources.append(source)
