@@ -33,26 +33,31 @@ public func multiHeadAttention(query: Variable, key: Variable, value: Variable, 
 
     var probabilities = Tensor(uninitializedShape: [batch, heads, sequence, sequence])
     var output = Tensor(uninitializedShape: [batch, sequence, width])
+    // The blocks are independent (each writes its own head's columns), so workers take contiguous
+    // runs of them; every block is computed the same way whatever the worker count.
+    let workers = workerCount(count: blocks, minimumPerWorker: max(1, minimumAttentionWorkPerWorker / (2 * scoreSize * headSize)))
     let q = query.value.readPointer, k = key.value.readPointer, v = value.value.readPointer
     let p = probabilities.mutablePointer, c = output.mutablePointer
-    for block in 0..<blocks {
-        let offset = blockOffset(block), scores = p + block * scoreSize
-        // scores [S, S] = Q [S, d] · Kᵀ / √d
-        matrixMultiply(q + offset, k + offset, transposeB: true, into: scores,
-                       rows: sequence, columns: sequence, inner: headSize, alpha: scale, strideA: width, strideB: width)
-        let padded = paddedPositions[block / heads]
-        for row in 0..<sequence {
-            let rowScores = scores + row * sequence
-            for column in padded { rowScores[column] = maskedScore }
-            let maximum = maximumOfElements(rowScores, count: sequence)
-            // The exponentials in place first (a loop that vectorises), then their sum.
-            for column in 0..<sequence { rowScores[column] = fastExponential(rowScores[column] - maximum) }
-            let inverseTotal = 1 / sumOfElements(rowScores, count: sequence)
-            for column in 0..<sequence { rowScores[column] *= inverseTotal }
+    runWorkers(workers) { worker in
+        for block in workerRange(worker, of: workers, count: blocks) {
+            let offset = blockOffset(block), scores = p + block * scoreSize
+            // scores [S, S] = Q [S, d] · Kᵀ / √d
+            matrixMultiply(q + offset, k + offset, transposeB: true, into: scores,
+                           rows: sequence, columns: sequence, inner: headSize, alpha: scale, strideA: width, strideB: width)
+            let padded = paddedPositions[block / heads]
+            for row in 0..<sequence {
+                let rowScores = scores + row * sequence
+                for column in padded { rowScores[column] = maskedScore }
+                let maximum = maximumOfElements(rowScores, count: sequence)
+                // The exponentials in place first (a loop that vectorises), then their sum.
+                for column in 0..<sequence { rowScores[column] = fastExponential(rowScores[column] - maximum) }
+                let inverseTotal = 1 / sumOfElements(rowScores, count: sequence)
+                for column in 0..<sequence { rowScores[column] *= inverseTotal }
+            }
+            // context [S, d] = P [S, S] · V [S, d], straight into the head's columns of the output
+            matrixMultiply(scores, v + offset, into: c + offset,
+                           rows: sequence, columns: headSize, inner: sequence, strideB: width, strideC: width)
         }
-        // context [S, d] = P [S, S] · V [S, d], straight into the head's columns of the output
-        matrixMultiply(scores, v + offset, into: c + offset,
-                       rows: sequence, columns: headSize, inner: sequence, strideB: width, strideC: width)
     }
 
     return Variable(output, parents: [query, key, value]) { result in
@@ -62,40 +67,47 @@ public func multiHeadAttention(query: Variable, key: Variable, value: Variable, 
         let dq = query.requiresGradient ? query.gradientForAccumulation() : nil
         let dk = key.requiresGradient ? key.gradientForAccumulation() : nil
         let dv = value.requiresGradient ? value.gradientForAccumulation() : nil
-        var scoreGradient = Tensor(uninitializedShape: [sequence, sequence])
-        let dScores = scoreGradient.mutablePointer
-        for block in 0..<blocks {
-            let offset = blockOffset(block), probability = p + block * scoreSize
-            // dV [S, d] += Pᵀ · dC
-            if let dv {
-                matrixMultiply(probability, transposeA: true, dc + offset, into: dv + offset,
-                               rows: sequence, columns: headSize, inner: sequence, beta: 1, strideB: width, strideC: width)
-            }
-            guard dq != nil || dk != nil else { continue }
-            // dP [S, S] = dC · Vᵀ
-            matrixMultiply(dc + offset, v + offset, transposeB: true, into: dScores,
-                           rows: sequence, columns: sequence, inner: headSize, strideA: width, strideB: width)
-            // Softmax backward, row by row, with the 1/√d of the scores folded in:
-            // dScores = P ⊙ (dP − Σ dP·P) / √d. Masked keys have P = 0 and get nothing.
-            for row in 0..<sequence {
-                let rowProbability = probability + row * sequence, rowGradient = dScores + row * sequence
-                let dot = dotProduct(rowGradient, rowProbability, count: sequence)
-                for column in 0..<sequence {
-                    rowGradient[column] = scale * rowProbability[column] * (rowGradient[column] - dot)
+        // Each worker its own [S, S] scratch for dP; the blocks' gradients land in disjoint columns.
+        var scoreGradients = Tensor(uninitializedShape: [workers, sequence, sequence])
+        let scratch = scoreGradients.mutablePointer
+        runWorkers(workers) { worker in
+            let dScores = scratch + worker * scoreSize
+            for block in workerRange(worker, of: workers, count: blocks) {
+                let offset = blockOffset(block), probability = p + block * scoreSize
+                // dV [S, d] += Pᵀ · dC
+                if let dv {
+                    matrixMultiply(probability, transposeA: true, dc + offset, into: dv + offset,
+                                   rows: sequence, columns: headSize, inner: sequence, beta: 1, strideB: width, strideC: width)
                 }
-            }
-            // dQ [S, d] += dScores · K;  dK [S, d] += dScoresᵀ · Q
-            if let dq {
-                matrixMultiply(dScores, k + offset, into: dq + offset,
-                               rows: sequence, columns: headSize, inner: sequence, beta: 1, strideB: width, strideC: width)
-            }
-            if let dk {
-                matrixMultiply(dScores, transposeA: true, q + offset, into: dk + offset,
-                               rows: sequence, columns: headSize, inner: sequence, beta: 1, strideB: width, strideC: width)
+                guard dq != nil || dk != nil else { continue }
+                // dP [S, S] = dC · Vᵀ
+                matrixMultiply(dc + offset, v + offset, transposeB: true, into: dScores,
+                               rows: sequence, columns: sequence, inner: headSize, strideA: width, strideB: width)
+                // Softmax backward, row by row, with the 1/√d of the scores folded in:
+                // dScores = P ⊙ (dP − Σ dP·P) / √d. Masked keys have P = 0 and get nothing.
+                for row in 0..<sequence {
+                    let rowProbability = probability + row * sequence, rowGradient = dScores + row * sequence
+                    let dot = dotProduct(rowGradient, rowProbability, count: sequence)
+                    for column in 0..<sequence {
+                        rowGradient[column] = scale * rowProbability[column] * (rowGradient[column] - dot)
+                    }
+                }
+                // dQ [S, d] += dScores · K;  dK [S, d] += dScoresᵀ · Q
+                if let dq {
+                    matrixMultiply(dScores, k + offset, into: dq + offset,
+                                   rows: sequence, columns: headSize, inner: sequence, beta: 1, strideB: width, strideC: width)
+                }
+                if let dk {
+                    matrixMultiply(dScores, transposeA: true, q + offset, into: dk + offset,
+                                   rows: sequence, columns: headSize, inner: sequence, beta: 1, strideB: width, strideC: width)
+                }
             }
         }
     }
 }
+
+/// Multiply-adds a worker should get before attention's blocks are split (dispatch costs ~10 µs).
+let minimumAttentionWorkPerWorker = 1 << 18
 
 /// BERT's self-attention block without its residual and layer-norm: query, key and value
 /// projections, multi-head attention with a padding mask, and the output projection. Parameters

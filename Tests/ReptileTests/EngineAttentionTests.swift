@@ -60,6 +60,33 @@ import Testing
         })
     }
 
+    /// Sixteen (sequence, head) blocks of 32 × 16: enough work that two threads split the blocks.
+    @Test func blocksSplitOverWorkersGiveTheSameValuesAndGradients() {
+        let shape = [4, 32, 64], heads = 4
+        let longMask = (0..<(4 * 32)).map { $0 % 32 < 32 - 5 * ($0 / 32) }  // 0, 5, 10, 15 padded
+        #expect(BLAS.$taskThreadCount.withValue(2) {
+            workerCount(count: 16, minimumPerWorker: minimumAttentionWorkPerWorker / (2 * 32 * 32 * 16))
+        } == 2)
+        var results: [(output: [Float], gradients: [[Float]])] = []
+        for threads in [2, 1] {
+            let q = randomVariable(shape, seed: 57), k = randomVariable(shape, seed: 58), v = randomVariable(shape, seed: 59)
+            let seed = randomVariable(shape, seed: 60).value
+            let output = BLAS.$taskThreadCount.withValue(threads) {
+                let output = multiHeadAttention(query: q, key: k, value: v, heads: heads, mask: longMask)
+                output.backward(seed: seed)
+                return output
+            }
+            results.append((output.value.scalars, [q, k, v].map { $0.gradient!.scalars }))
+            if threads == 2 {
+                let expected = naiveAttention(q.value, k.value, v.value, heads: heads, mask: longMask)
+                let worst = zip(output.value.scalars, expected).map { abs($0 - $1) }.max() ?? 0
+                #expect(worst < 1e-5)
+            }
+        }
+        #expect(results[0].output == results[1].output)
+        #expect(results[0].gradients == results[1].gradients)
+    }
+
     @Test func selfAttentionLayerGradientsIncludingParameters() {
         var random = SeededRandom(seed: 57)
         let layer = MultiHeadSelfAttention(hiddenSize: 6, headCount: 2, name: "encoder.layer0.attention", random: &random)
