@@ -73,9 +73,10 @@ struct TrainImage: ParsableCommand {
             Examples:
               reptile train image --dataset datasets/mnist-sample --out outputs/mnist-gan --epochs 10
               reptile train image --out outputs/mnist-gan --resume
-              reptile train image --out outputs/mnist-gan --resume --ppo-iterations 20 --classifier outputs/clf/checkpoint.h5
-            Every epoch writes outputs/RUN/checkpoint.h5 (atomically), a line in metrics.jsonl and
-            samples/epoch-NNNN.png (one row per class). --resume continues a killed run and ends with the
+              reptile train image --out outputs/mnist-gan --resume --ppo-iterations 20 \
+            --classifier outputs/mnist-sample-classifier/classifier.h5
+            Every epoch writes outputs/RUN/checkpoint.h5 (atomically), a line in metrics.jsonl and \
+            samples/epoch-NNNN.png (one row per class). --resume continues a killed run and ends with the \
             same weights as an uninterrupted one (same seed and --threads).
             """)
 
@@ -192,20 +193,20 @@ struct Generate: ParsableCommand {
               reptile generate --run outputs/mnist-gan --per-class 1000
               reptile generate --run outputs/mnist-gan --per-class 100 --format h5,png --min-confidence 0.9
               reptile generate --run outputs/trec-text --per-class 500 --temperature 0.9 --top-p 0.95
-            Text runs write text shards and synthetic.jsonl ({"text", "label", "d_score", "confidence"} a line); exact
-            duplicates and exact copies of training texts are dropped (counted in dataset_info.json), and generation
-            fails in one line when a class cannot reach N texts within 20 draws per text asked for.
-            Shards follow the dataset contract with per-image d_score (the discriminator's real/fake logit,
-            before the sigmoid) and confidence (probability of the intended class under --classifier, else
-            the run's PPO reward classifier, else the discriminator's class head; dataset_info.json records
-            which as confidence_source). Exactly N images per class; with --min-confidence, images below it
-            are drawn again (at most 20 draws per image asked for).
+            Shards follow the dataset contract with a d_score per sample (the discriminator's real/fake logit, \
+            before the sigmoid) and a confidence (probability of the intended class under --classifier, else \
+            the run's PPO reward classifier, else the discriminator's class head; dataset_info.json records \
+            which as confidence_source). Exactly N per class; with --min-confidence, samples below it \
+            are drawn again (at most 20 draws per sample asked for; generation fails in one line, writing \
+            nothing, when a class cannot reach N). Text runs also write synthetic.jsonl ({"text", "label", \
+            "d_score", "confidence"} a line) and drop exact duplicates and exact copies of training texts \
+            (counted in dataset_info.json).
             """)
 
-    @Option(name: .customLong("run"), help: "The run folder (made by `reptile train image`).")
+    @Option(name: .customLong("run"), help: "The run folder (made by `reptile train image` or `reptile train text`).")
     var runFolder: String
 
-    @Option(help: "Images per class.")
+    @Option(help: "Images or texts per class.")
     var perClass: Int
 
     @Option(help: "Text runs: softmax temperature of sampling (default 1).")
@@ -376,12 +377,13 @@ struct TrainText: ParsableCommand {
         discussion: """
             Examples:
               reptile train text --dataset datasets/trec --out outputs/trec-text
-              reptile train text --out outputs/trec-text --resume --ppo-iterations 10 --classifier outputs/trec-classifier/classifier.h5
-            Every MLE epoch, discriminator epoch and PPO iteration replaces outputs/RUN/checkpoint.h5 atomically and adds
-            a line to metrics.jsonl; samples-NNNN.txt (samples-ppo-NNNN.txt) holds three generations per class.
-            MLE stops early when validation perplexity (the val split, else a seeded --val-fraction of train) has not
-            improved for --patience epochs; the best epoch's weights are the MLE (pre-PPO) generator. report.json gives
-            the test-split perplexity of the MLE and PPO generators. --resume ends with the same weights as an
+              reptile train text --out outputs/trec-text --resume --ppo-iterations 10 \
+            --classifier outputs/trec-classifier/classifier.h5
+            Every MLE epoch, discriminator epoch and PPO iteration replaces outputs/RUN/checkpoint.h5 atomically and adds \
+            a line to metrics.jsonl; samples-NNNN.txt (samples-ppo-NNNN.txt) holds three generations per class. \
+            MLE stops early when validation perplexity (the val split, else a seeded --val-fraction of train) has not \
+            improved for --patience epochs; the best epoch's weights are the MLE (pre-PPO) generator. report.json gives \
+            the test-split perplexity of the MLE and PPO generators. --resume ends with the same weights as an \
             uninterrupted run (same seed and --threads).
             """)
 
