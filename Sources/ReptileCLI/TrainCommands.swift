@@ -227,7 +227,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Outputs: h5 (always), png (adds synthetic/png/<class>/<index>.png), comma-separated.")
     var format: String = "h5"
 
-    @Option(help: "Keep only images whose confidence is at least C.")
+    @Option(help: "Keep only samples whose confidence is at least C.")
     var minConfidence: Float?
 
     @Option(help: "Image runs: keep only images whose confidence is at most C (drops the easiest, most prototypical samples).")
@@ -242,7 +242,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Generator: auto (PPO if trained, else EMA / MLE), ema (image), raw (image: the un-averaged adversarial generator), mle (text), pre-ppo (= ema or mle), ppo.")
     var generator: String = "auto"
 
-    @Option(help: "Images generated per batch (memory is bounded by it).")
+    @Option(help: "Samples generated per batch (memory is bounded by it).")
     var batchSize: Int = 256
 
     @Option(help: "Image runs: standard deviation of the noise z (training uses 1; below 1 truncates towards typical images, above 1 widens the spread).")
@@ -251,7 +251,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Records per shard file.")
     var shardSize: Int = 10_000
 
-    @Option(help: "Seed of the noise.")
+    @Option(help: "Seed of the noise (images) or of the token sampling (texts).")
     var seed: UInt64 = 0
 
     @Option(help: "Engine threads (default: the machine's cores).")
