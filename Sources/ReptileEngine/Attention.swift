@@ -35,7 +35,7 @@ public func multiHeadAttention(query: Variable, key: Variable, value: Variable, 
     var output = Tensor(uninitializedShape: [batch, sequence, width])
     // The blocks are independent (each writes its own head's columns), so workers take contiguous
     // runs of them; every block is computed the same way whatever the worker count.
-    let workers = workerCount(count: blocks, minimumPerWorker: max(1, minimumAttentionWorkPerWorker / (2 * scoreSize * headSize)))
+    let workers = workerCount(count: blocks, minimumPerWorker: max(1, minimumAttentionWorkPerWorker / max(1, 2 * scoreSize * headSize)))
     let q = query.value.readPointer, k = key.value.readPointer, v = value.value.readPointer
     let p = probabilities.mutablePointer, c = output.mutablePointer
     runWorkers(workers) { worker in
