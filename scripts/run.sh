@@ -81,6 +81,7 @@ step "a fresh CNN on synthetic images only (Classification Accuracy Score)"
 # ones, which low-data runs also shift at random (as the control below).
 sources=(--train "$dataset":train --train "$out"-gan/synthetic)
 shifts=()
+batch_size=64
 if [ -n "$REAL_PER_CLASS" ]; then
     sources=(--train "$out"-gan/synthetic --train "$dataset":train)
     shifts=(--augment)
@@ -88,21 +89,21 @@ fi
 step "the real classifier continued on real + synthetic (half of each batch synthetic)"
 "$reptile" finetune --classifier "$out"-classifier/classifier.h5 "${sources[@]}" --mix 0.5 \
     --eval "$dataset":test --out "$out"-real-plus-synthetic \
-    --epochs "$FINETUNE_EPOCHS" "${shifts[@]}" --seed "$SEED" --force
+    --epochs "$FINETUNE_EPOCHS" --batch-size "$batch_size" "${shifts[@]}" --seed "$SEED" --force
 
 control=()
 if [ -n "$REAL_PER_CLASS" ]; then
-    # As many optimizer steps as the real + synthetic run took, in epochs of the real images (batches of 64).
+    # As many optimizer steps as the real + synthetic run took, in epochs of the real images.
     read -r steps real_images < <(python3 -c 'import json, sys
 report, info = (json.load(open(path)) for path in sys.argv[1:])
 print(report["runs"][0]["training"]["steps"], info["splits"]["train"]["count"])' \
         "$out"-real-plus-synthetic/report.json "$dataset"/dataset_info.json)
-    batches=$(( (real_images + 63) / 64 ))
+    batches=$(( (real_images + batch_size - 1) / batch_size ))
     epochs=$(( (steps + batches - 1) / batches ))
     step "the control: the real classifier continued on the real images alone ($steps steps, the same shifts)"
     "$reptile" finetune --classifier "$out"-classifier/classifier.h5 --train "$dataset":train --val-fraction 0 \
         --eval "$dataset":test --out "$out"-real-continued --epochs "$epochs" --patience "$epochs" \
-        "${shifts[@]}" --seed "$SEED" --force
+        --batch-size "$batch_size" "${shifts[@]}" --seed "$SEED" --force
     control=(real-only-continued="$out"-real-continued)
 fi
 
