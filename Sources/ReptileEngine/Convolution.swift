@@ -15,6 +15,9 @@ public func conv2d(_ input: Variable, weight: Variable, bias: Variable?, stride:
         kernelHeight: weight.shape[2], kernelWidth: weight.shape[3],
         strideHeight: stride, strideWidth: stride, paddingHeight: padding, paddingWidth: padding)
     geometry.validate(operation: "conv2d", inputShape: input.shape)
+    if WinogradConvolution.applies(to: geometry) {
+        return winogradConvolution(input, weight: weight, bias: bias, geometry: geometry)
+    }
     return convolution(input, weight: weight, bias: bias, geometry: geometry)
 }
 
