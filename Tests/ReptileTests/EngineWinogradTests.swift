@@ -31,8 +31,10 @@ import Testing
         }.max() ?? 0
     }
 
-    /// Odd and even sizes (a last tile half outside the output), paddings 0–2, planes smaller than a tile.
-    @Test(arguments: [([2, 3, 7, 6], 1), ([2, 3, 8, 8], 1), ([1, 2, 5, 9], 0), ([2, 3, 6, 5], 2), ([3, 2, 2, 3], 1), ([1, 4, 3, 3], 0)])
+    /// Odd and even sizes (a last tile half outside the output), paddings 0–2, planes smaller than a
+    /// tile, and rows of more than eight tiles (the transforms run eight tile columns at a time).
+    @Test(arguments: [([2, 3, 7, 6], 1), ([2, 3, 8, 8], 1), ([1, 2, 5, 9], 0), ([2, 3, 6, 5], 2), ([3, 2, 2, 3], 1),
+                      ([1, 4, 3, 3], 0), ([2, 3, 5, 19], 1), ([1, 2, 4, 34], 0), ([1, 2, 3, 37], 2)])
     func valuesAndGradientsEqualIm2col(inputShape: [Int], padding: Int) {
         let x = randomVariable(inputShape, seed: 1), w = randomVariable([5, inputShape[1], 3, 3], seed: 2)
         let b = randomVariable([5], seed: 3)
