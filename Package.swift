@@ -18,7 +18,10 @@ let package = Package(
 
         // Seeded randomness, hashing, errors, progress: what every stage shares.
         .target(name: "ReptileCore"),
-        .target(name: "ReptileEngine", dependencies: ["ReptileCore", "ReptileFormats", "COpenBLAS"]),
+        // Optimised in debug builds too: the test suite trains real models, and the engine's SIMD
+        // kernels run tens of times slower unoptimised.
+        .target(name: "ReptileEngine", dependencies: ["ReptileCore", "ReptileFormats", "COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // The one module that owns the file formats: HDF5 shards, dataset_info.json, PNG, gzip, IDX.
         .target(name: "ReptileFormats", dependencies: ["ReptileCore", "CHDF5", "CPNG", "CZlib"]),
         // Raw sources (IDX, ImageFolder, CSV/TSV/JSONL/...) to shards: the ingest stage.
