@@ -20,14 +20,15 @@
 //        | 0  1  0 −1 |        | 0    0    1  |
 //
 // Layouts: U [16, O, C]; V and dV [16, C, T]; M and dM [16, O, T], with T the tiles of a chunk of
-// images, numbered (image, tile row, tile column).
+// images, numbered (image, tile row, tile column), and a few floats of slack between the 16
+// matrices (`TileBlock`).
 
 /// When `conv2d` takes the Winograd path: 3×3 kernels, stride 1, and enough input channels for the
 /// GEMMs to be worth splitting 16 ways (a first layer on 1 or 3 channels stays on im2col).
-public enum WinogradConvolution {
-    public enum Policy: Sendable { case automatic, always, never }
+enum WinogradConvolution {
+    enum Policy: Sendable { case automatic, always, never }
     /// Tests set `.never` to compare with im2col, `.always` to run small channel counts through it.
-    @TaskLocal public static var policy: Policy = .automatic
+    @TaskLocal static var policy: Policy = .automatic
     static let minimumInputChannels = 8
 
     static func applies(to geometry: ConvolutionGeometry) -> Bool {

@@ -3,7 +3,7 @@ on the same machine at the same moment (the machine's speed varies; only side-by
 something). Prints the same JSON lines.
 
     python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch==2.15.0
-    /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 1 W1 W2 W4
+    /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 1 W1 W2 W3 W4
     /tmp/torchenv/bin/pip install transformers   # W5 only: BertModel with the real weights
     /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 2 W5 --encoder ../shared/models/all-MiniLM-L6-v2
 """
@@ -97,6 +97,70 @@ def w2():
     return "tokens_per_s", 64 * 32 / median_step(step)
 
 
+class TextDiscriminator(nn.Module):
+    """W3's reward model: embedding 64, Conv1d widths 3, 4, 5 with 100 channels each, ReLU, max over
+    time, concat 300 -> Linear(300 -> 1)."""
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(5000, 64)
+        self.convolutions = nn.ModuleList([nn.Conv1d(64, 100, width) for width in (3, 4, 5)])
+        self.output = nn.Linear(300, 1)
+
+    def forward(self, tokens):
+        x = self.embedding(tokens).transpose(1, 2)
+        pooled = [F.relu(convolution(x)).amax(dim=2) for convolution in self.convolutions]
+        return self.output(torch.cat(pooled, 1)).squeeze(1)
+
+
+def w3():
+    """One PPO iteration of the W2 generator (the engine's `TextPolicyOptimizer` in `reptile bench W3`):
+    sample 64 x 32 tokens (classes round-robin, token 0 as the start), reward at the last token from
+    the W3 CNN, GAE (gamma 1, lambda 0.95), 4 epochs of minibatches of 32, clip 0.2, value 0.5,
+    entropy 0.01; median of 10 timed iterations, as `reptile bench W3`."""
+    embedding, classes = nn.Embedding(5000, 128), nn.Embedding(10, 256)
+    gru, output, value_head = nn.GRU(128, 256, batch_first=True), nn.Linear(256, 5000), nn.Linear(256, 1)
+    discriminator = TextDiscriminator().requires_grad_(False)
+    modules = [embedding, classes, gru, output, value_head]
+    optimizer = torch.optim.Adam([p for m in modules for p in m.parameters()], 1e-5)
+    labels, length, rollouts = torch.arange(64) % 10, 32, 64
+
+    def iteration():
+        with torch.no_grad():
+            hidden, token = classes(labels).unsqueeze(0), torch.zeros(rollouts, dtype=torch.long)
+            tokens, old_log_probs, values = [], [], []
+            for _ in range(length):
+                states, hidden = gru(embedding(token).unsqueeze(1), hidden)
+                distribution = torch.distributions.Categorical(logits=output(states[:, 0]))
+                token = distribution.sample()
+                tokens.append(token)
+                old_log_probs.append(distribution.log_prob(token))
+                values.append(value_head(states[:, 0]).squeeze(1))
+            sequences, old_log_probs, values = torch.stack(tokens, 1), torch.stack(old_log_probs, 1), torch.stack(values, 1)
+            rewards = torch.zeros(rollouts, length)
+            rewards[:, -1] = discriminator(sequences)
+            advantages, running = torch.zeros(rollouts, length), torch.zeros(rollouts)
+            for t in reversed(range(length)):
+                next_value = values[:, t + 1] if t + 1 < length else torch.zeros(rollouts)
+                running = rewards[:, t] + next_value - values[:, t] + 0.95 * running
+                advantages[:, t] = running
+            returns = advantages + values
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            inputs = torch.cat([torch.zeros(rollouts, 1, dtype=torch.long), sequences[:, :-1]], 1)
+        for _ in range(4):
+            for batch in torch.randperm(rollouts).split(32):
+                states, _ = gru(embedding(inputs[batch]), classes(labels[batch]).unsqueeze(0))
+                log_probs_all = F.log_softmax(output(states), -1)
+                log_probs = log_probs_all.gather(2, sequences[batch].unsqueeze(2)).squeeze(2)
+                ratio = torch.exp(log_probs - old_log_probs[batch])
+                surrogate = -torch.min(ratio * advantages[batch], ratio.clamp(0.8, 1.2) * advantages[batch]).mean()
+                value_loss = F.mse_loss(value_head(states).squeeze(2), returns[batch])
+                entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).mean()
+                optimizer.zero_grad()
+                (surrogate + 0.5 * value_loss - 0.01 * entropy).backward()
+                optimizer.step()
+    return "sequences_per_s", rollouts / median_step(iteration, steps=10)
+
+
 def w4():
     model = nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -154,7 +218,7 @@ if __name__ == "__main__":
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
     for name in arguments.workloads:
-        results = w5(arguments.encoder) if name == "W5" else [{"W1": w1, "W2": w2, "W4": w4}[name]()]
+        results = w5(arguments.encoder) if name == "W5" else [{"W1": w1, "W2": w2, "W3": w3, "W4": w4}[name]()]
         for metric, value in results:
-            print(json.dumps({"workload": name, "metric": metric, "value": round(value, 1), "steps": 50,
+            print(json.dumps({"workload": name, "metric": metric, "value": round(value, 1), "steps": 10 if name == "W3" else 50,
                               "threads": arguments.threads, "framework": "pytorch " + torch.__version__}))
