@@ -107,7 +107,7 @@ import Testing
         var data = SeededRandom(seed: 5)
         for _ in 0..<6 {
             let (images, labels) = SynthesisTesting.toyBatch(size: 8, random: &data)
-            adversarialStep(state, realImages: images, realLabels: labels, diffAugment: false, emaDecay: 0.9)
+            _ = adversarialStep(state, realImages: images, realLabels: labels, diffAugment: false, emaDecay: 0.9)
         }
         func buffers(_ generator: ImageGenerator) -> [[UInt32]] { generator.buffers.map { $0.value.scalars.map(\.bitPattern) } }
         let weights = SynthesisTesting.bits(state.averageGenerator)
@@ -139,7 +139,7 @@ import Testing
         var data = SeededRandom(seed: 5)
         for _ in 0..<4 {
             let (images, labels) = SynthesisTesting.toyBatch(size: 16, random: &data)
-            adversarialStep(state, realImages: images, realLabels: labels, diffAugment: false, emaDecay: 0.9)
+            _ = adversarialStep(state, realImages: images, realLabels: labels, diffAugment: false, emaDecay: 0.9)
         }
         var options = ImagePPOOptions(iterations: 1)
         options.classifier = classifierPath
