@@ -261,6 +261,27 @@ import Testing
         #expect(input.gradient!.scalars == expectedGradient)
     }
 
+    /// Planes split among two workers once there are enough of them: the same values, the same
+    /// gradients, for the fast 2×2 path and the general one.
+    @Test func maxPoolGivesTheSameResultsOnTwoThreads() {
+        // 4 · 8 planes of 192 × 176: a worker takes 15 planes (2¹⁹ elements) at least, so two of them split these.
+        #expect(BLAS.$taskThreadCount.withValue(2) {
+            workerCount(count: 32, minimumPerWorker: max(1, pointwiseElementsPerWorker / (192 * 176)))
+        } == 2)
+        let input = randomVariable([4, 8, 192, 176], seed: 14)
+        for (kernel, stride) in [(2, 2), (3, 2)] {
+            func run(threads: Int) -> [[Float]] {
+                BLAS.$taskThreadCount.withValue(threads) {
+                    let copy = Variable(parameter: input.value, name: "input")
+                    let output = maxPool2d(copy, kernelSize: kernel, stride: stride)
+                    output.backward(seed: Tensor(shape: output.shape, repeating: 1))
+                    return [output.value.scalars, copy.gradient!.scalars]
+                }
+            }
+            #expect(run(threads: 1) == run(threads: 2), "kernel \(kernel), stride \(stride)")
+        }
+    }
+
     /// ReLU and LeakyReLU store into a fresh gradient and add into an existing one.
     @Test func pointwiseBackwardAddsWhenTheInputIsUsedTwice() {
         let x = randomVariable([3, 7], seed: 13, awayFromZero: 0.1)
