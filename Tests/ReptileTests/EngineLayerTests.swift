@@ -137,6 +137,32 @@ import Testing
         } }
     }
 
+    /// im2col against its definition, and not one float written past the column matrix (stride 2
+    /// copies rows in whole 8-wide stores that run into later rows; outputs narrower than 8 too).
+    @Test(arguments: [(2, 1, 4, 8, 8), (3, 2, 4, 4, 5), (5, 1, 3, 3, 2), (2, 3, 4, 28, 28), (4, 2, 2, 1, 16)])
+    func imageToColumnsWritesTheMatrixAndNothingElse(batch: Int, channels: Int, kernel: Int, height: Int, width: Int) {
+        for (stride, padding) in [(2, 1), (2, 0), (1, 1)] where height + 2 * padding >= kernel && width + 2 * padding >= kernel {
+            let g = ConvolutionGeometry(channels: channels, height: height, width: width, kernelHeight: kernel, kernelWidth: kernel,
+                                        strideHeight: stride, strideWidth: stride, paddingHeight: padding, paddingWidth: padding)
+            let images = (0..<(batch * g.imageSize)).map { Float($0 % 97) + 1 }
+            let count = g.columnRows * batch * g.outputPositions
+            var columns = [Float](repeating: .nan, count: count + 16)
+            images.withUnsafeBufferPointer { source in
+                columns.withUnsafeMutableBufferPointer { imageToColumns(source.baseAddress!, batch: batch, geometry: g, into: $0.baseAddress!) }
+            }
+            var expected: [Float] = []
+            for c in 0..<channels { for ky in 0..<kernel { for kx in 0..<kernel { for b in 0..<batch {
+                for oy in 0..<g.outputHeight { for ox in 0..<g.outputWidth {
+                    let y = oy * stride - padding + ky, x = ox * stride - padding + kx
+                    let inside = y >= 0 && y < height && x >= 0 && x < width
+                    expected.append(inside ? images[((b * channels + c) * height + y) * width + x] : 0)
+                } }
+            } } } }
+            #expect(Array(columns[0..<count]) == expected, "stride \(stride), padding \(padding)")
+            #expect(columns[count...].allSatisfy { $0.isNaN }, "stride \(stride), padding \(padding): written past the matrix")
+        }
+    }
+
     @Test func chunkSizesSplitTheBatchEvenly() {
         #expect(imagesPerChunk(batch: 64, columnEntriesPerImage: 1024 * 49, targetEntries: 1 << 20) == 16)
         #expect(largestChunk(batch: 64, columnEntriesPerImage: 1024 * 49, targetEntries: 1 << 20) == 20)
