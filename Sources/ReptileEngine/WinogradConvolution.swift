@@ -449,37 +449,40 @@ func winogradConvolution(_ input: Variable, weight: Variable, bias: Variable?, g
     let workerScratchSize = inputBlockSize + outputBlockSize + tiling.scratchSize
     let outputPlaneSize = outputChannels * g.outputPositions
     var output = Tensor(uninitializedShape: [batch, outputChannels, g.outputHeight, g.outputWidth])
-    do {
+    /// Runs `body(worker, first image, image count, V or dV block, M or dM block, plane scratch)` for
+    /// every chunk of every worker's share of the batch, on the engine's threads.
+    func forEachChunk(_ body: (Int, Int, Int, TileBlock, TileBlock, UnsafeMutablePointer<Float>) -> Void) {
         var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
-        let x = input.value.readPointer, u = kernels.readPointer, y = output.mutablePointer
-        let scratchBase = scratch.mutablePointer, biasValues = bias?.value.readPointer
+        let scratchBase = scratch.mutablePointer
         runWorkers(workers) { worker in
             let inputBlock = scratchBase + worker * workerScratchSize, outputBlock = inputBlock + inputBlockSize
-            let planeScratch = outputBlock + outputBlockSize
             let images = workerRange(worker, of: workers, count: batch)
             let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
             for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
-                let count = min(step, images.upperBound - first), tileCount = count * tiles
-                let v = TileBlock(base: inputBlock, channels: inputChannels, tileCount: tileCount)
-                let m = TileBlock(base: outputBlock, channels: outputChannels, tileCount: tileCount)
-                transformInputTiles(x + first * g.imageSize, count: count, channels: inputChannels, tiling: tiling,
-                                    scratch: planeScratch, into: v)
-                for position in 0..<16 {
-                    // M[ξ] [O, T] = U[ξ] [O, C] · V[ξ] [C, T]
-                    matrixMultiply(u + position * outputChannels * inputChannels, v.matrix(position), into: m.matrix(position),
-                                   rows: outputChannels, columns: tileCount, inner: inputChannels)
-                }
-                transformOutputTiles(m, count: count, outputChannels: outputChannels, tiling: tiling, bias: biasValues,
-                                     scratch: planeScratch, into: y + first * outputPlaneSize)
+                let count = min(step, images.upperBound - first)
+                body(worker, first, count, TileBlock(base: inputBlock, channels: inputChannels, tileCount: count * tiles),
+                     TileBlock(base: outputBlock, channels: outputChannels, tileCount: count * tiles), outputBlock + outputBlockSize)
             }
         }
+    }
+    let x = input.value.readPointer, u = kernels.readPointer, y = output.mutablePointer
+    let biasValues = bias?.value.readPointer
+    forEachChunk { _, first, count, v, m, planeScratch in
+        let tileCount = count * tiles
+        transformInputTiles(x + first * g.imageSize, count: count, channels: inputChannels, tiling: tiling,
+                            scratch: planeScratch, into: v)
+        for position in 0..<16 {
+            // M[ξ] [O, T] = U[ξ] [O, C] · V[ξ] [C, T]
+            matrixMultiply(u + position * outputChannels * inputChannels, v.matrix(position), into: m.matrix(position),
+                           rows: outputChannels, columns: tileCount, inner: inputChannels)
+        }
+        transformOutputTiles(m, count: count, outputChannels: outputChannels, tiling: tiling, bias: biasValues,
+                             scratch: planeScratch, into: y + first * outputPlaneSize)
     }
 
     let parents = bias.map { [input, weight, $0] } ?? [input, weight]
     return Variable(output, parents: parents) { result in
         let dy = result.gradient!.readPointer, x = input.value.readPointer, u = kernels.readPointer
-        var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
-        let scratchBase = scratch.mutablePointer
         let needsWeightGradient = weight.requiresGradient
         let biasGradient = bias.flatMap { $0.requiresGradient ? $0.gradientForAccumulation() : nil }
         let inputGradient = input.requiresGradient ? input.gradientForAccumulation() : nil
@@ -488,42 +491,34 @@ func winogradConvolution(_ input: Variable, weight: Variable, bias: Variable?, g
         let partialSize = transformSize + outputChannels
         var partials = Tensor(zeros: [workers, partialSize])
         let partialBase = partials.mutablePointer
-        runWorkers(workers) { worker in
-            let inputBlock = scratchBase + worker * workerScratchSize, outputBlock = inputBlock + inputBlockSize
-            let planeScratch = outputBlock + outputBlockSize
+        forEachChunk { worker, first, count, v, dm, planeScratch in
             let du = partialBase + worker * partialSize, workerBiasGradient = du + transformSize
-            let images = workerRange(worker, of: workers, count: batch)
-            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
-            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
-                let count = min(step, images.upperBound - first), tileCount = count * tiles
-                let v = TileBlock(base: inputBlock, channels: inputChannels, tileCount: tileCount)
-                let dm = TileBlock(base: outputBlock, channels: outputChannels, tileCount: tileCount)
-                let chunkGradient = dy + first * outputPlaneSize
-                transformOutputGradientTiles(chunkGradient, count: count, outputChannels: outputChannels, tiling: tiling,
-                                             scratch: planeScratch, into: dm)
-                if biasGradient != nil {
-                    addChannelSums(chunkGradient, to: workerBiasGradient, batch: count, channels: outputChannels,
-                                   positions: g.outputPositions)
+            let tileCount = count * tiles
+            let chunkGradient = dy + first * outputPlaneSize
+            transformOutputGradientTiles(chunkGradient, count: count, outputChannels: outputChannels, tiling: tiling,
+                                         scratch: planeScratch, into: dm)
+            if biasGradient != nil {
+                addChannelSums(chunkGradient, to: workerBiasGradient, batch: count, channels: outputChannels,
+                               positions: g.outputPositions)
+            }
+            if needsWeightGradient {
+                transformInputTiles(x + first * g.imageSize, count: count, channels: inputChannels, tiling: tiling,
+                                    scratch: planeScratch, into: v)
+                for position in 0..<16 {
+                    // dU[ξ] [O, C] += dM[ξ] [O, T] · V[ξ]ᵀ
+                    matrixMultiply(dm.matrix(position), v.matrix(position), transposeB: true,
+                                   into: du + position * outputChannels * inputChannels,
+                                   rows: outputChannels, columns: inputChannels, inner: tileCount, beta: 1)
                 }
-                if needsWeightGradient {
-                    transformInputTiles(x + first * g.imageSize, count: count, channels: inputChannels, tiling: tiling,
-                                        scratch: planeScratch, into: v)
-                    for position in 0..<16 {
-                        // dU[ξ] [O, C] += dM[ξ] [O, T] · V[ξ]ᵀ
-                        matrixMultiply(dm.matrix(position), v.matrix(position), transposeB: true,
-                                       into: du + position * outputChannels * inputChannels,
-                                       rows: outputChannels, columns: inputChannels, inner: tileCount, beta: 1)
-                    }
+            }
+            if let inputGradient {
+                for position in 0..<16 {
+                    // dV[ξ] [C, T] = U[ξ]ᵀ · dM[ξ] [O, T], over V's block (no longer needed).
+                    matrixMultiply(u + position * outputChannels * inputChannels, transposeA: true, dm.matrix(position),
+                                   into: v.matrix(position), rows: inputChannels, columns: tileCount, inner: outputChannels)
                 }
-                if let inputGradient {
-                    for position in 0..<16 {
-                        // dV[ξ] [C, T] = U[ξ]ᵀ · dM[ξ] [O, T], over V's block (no longer needed).
-                        matrixMultiply(u + position * outputChannels * inputChannels, transposeA: true, dm.matrix(position),
-                                       into: v.matrix(position), rows: inputChannels, columns: tileCount, inner: outputChannels)
-                    }
-                    addInputTileGradients(v, count: count, channels: inputChannels, tiling: tiling, scratch: planeScratch,
-                                          into: inputGradient + first * g.imageSize)
-                }
+                addInputTileGradients(v, count: count, channels: inputChannels, tiling: tiling, scratch: planeScratch,
+                                      into: inputGradient + first * g.imageSize)
             }
         }
         for worker in 1..<max(workers, 1) {
