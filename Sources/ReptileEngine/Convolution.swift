@@ -48,20 +48,16 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
         var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
         let x = input.value.readPointer, w = weight.value.readPointer, y = output.mutablePointer
         let scratchBase = scratch.mutablePointer, biasValues = bias?.value.readPointer
-        runWorkers(workers) { worker in
+        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
+                          targetEntries: target) { worker, first, count in
             let columnBlock = scratchBase + worker * workerScratchSize, productBlock = columnBlock + columnBlockSize
-            let images = workerRange(worker, of: workers, count: batch)
-            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
-            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
-                let count = min(step, images.upperBound - first)
-                imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
-                // [O, n·L] = W [O, C·K·K] · columns [C·K·K, n·L]
-                matrixMultiply(w, columnBlock, into: productBlock,
-                               rows: outputChannels, columns: count * positions, inner: g.columnRows)
-                // The permute to [n, O, L] adds the bias as it copies: one pass over the output instead of two.
-                channelMajorToBatchMajor(productBlock, channels: outputChannels, batch: count, positions: positions,
-                                         addingBias: biasValues, into: y + first * outputChannels * positions)
-            }
+            imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
+            // [O, n·L] = W [O, C·K·K] · columns [C·K·K, n·L]
+            matrixMultiply(w, columnBlock, into: productBlock,
+                           rows: outputChannels, columns: count * positions, inner: g.columnRows)
+            // The permute to [n, O, L] adds the bias as it copies: one pass over the output instead of two.
+            channelMajorToBatchMajor(productBlock, channels: outputChannels, batch: count, positions: positions,
+                                     addingBias: biasValues, into: y + first * outputChannels * positions)
         }
     }
 
@@ -78,36 +74,33 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
         let weightCount = weight.value.count, partialSize = weightCount + outputChannels
         var partials = Tensor(zeros: [workers - 1, partialSize])
         let partialBase = partials.mutablePointer
-        runWorkers(workers) { worker in
+        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
+                          targetEntries: target) { worker, first, count in
             let columnBlock = scratchBase + worker * workerScratchSize, gradientBlock = columnBlock + columnBlockSize
             let partial = worker == 0 ? nil : partialBase + (worker - 1) * partialSize
             let workerWeightGradient = partial ?? weightGradient, workerBiasGradient = partial.map { $0 + weightCount } ?? biasGradient
-            let images = workerRange(worker, of: workers, count: batch)
-            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
-            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
-                let count = min(step, images.upperBound - first), columnCount = count * positions
-                // dY [n, O, L] → [O, n·L]
-                swapLeadingAxes(dy + first * outputChannels * positions, outer: count, middle: outputChannels,
-                                inner: positions, into: gradientBlock)
-                if weightGradient != nil, let workerWeightGradient {
-                    // The columns again (cheaper in cache than keeping the whole batch's from the forward).
-                    imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
-                    // dW [O, C·K·K] += dY [O, n·L] · columnsᵀ
-                    matrixMultiply(gradientBlock, columnBlock, transposeB: true, into: workerWeightGradient,
-                                   rows: outputChannels, columns: g.columnRows, inner: columnCount, beta: 1)
+            let columnCount = count * positions
+            // dY [n, O, L] → [O, n·L]
+            swapLeadingAxes(dy + first * outputChannels * positions, outer: count, middle: outputChannels,
+                            inner: positions, into: gradientBlock)
+            if weightGradient != nil, let workerWeightGradient {
+                // The columns again (cheaper in cache than keeping the whole batch's from the forward).
+                imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
+                // dW [O, C·K·K] += dY [O, n·L] · columnsᵀ
+                matrixMultiply(gradientBlock, columnBlock, transposeB: true, into: workerWeightGradient,
+                               rows: outputChannels, columns: g.columnRows, inner: columnCount, beta: 1)
+            }
+            if biasGradient != nil, let workerBiasGradient {
+                // Each channel's n·L gradients are one contiguous row of the permuted block.
+                for channel in 0..<outputChannels {
+                    workerBiasGradient[channel] += sumOfElements(gradientBlock + channel * columnCount, count: columnCount)
                 }
-                if biasGradient != nil, let workerBiasGradient {
-                    // Each channel's n·L gradients are one contiguous row of the permuted block.
-                    for channel in 0..<outputChannels {
-                        workerBiasGradient[channel] += sumOfElements(gradientBlock + channel * columnCount, count: columnCount)
-                    }
-                }
-                if let inputGradient {
-                    // dColumns [C·K·K, n·L] = Wᵀ · dY, then scattered back onto the images.
-                    matrixMultiply(w, transposeA: true, gradientBlock, into: columnBlock,
-                                   rows: g.columnRows, columns: columnCount, inner: outputChannels)
-                    addColumnsToImage(columnBlock, batch: count, geometry: g, into: inputGradient + first * g.imageSize)
-                }
+            }
+            if let inputGradient {
+                // dColumns [C·K·K, n·L] = Wᵀ · dY, then scattered back onto the images.
+                matrixMultiply(w, transposeA: true, gradientBlock, into: columnBlock,
+                               rows: g.columnRows, columns: columnCount, inner: outputChannels)
+                addColumnsToImage(columnBlock, batch: count, geometry: g, into: inputGradient + first * g.imageSize)
             }
         }
         for worker in 1..<max(workers, 1) {

@@ -39,27 +39,23 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
         var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
         let x = input.value.readPointer, w = weight.value.readPointer, y = output.mutablePointer
         let scratchBase = scratch.mutablePointer, biasValues = bias?.value.readPointer
-        runWorkers(workers) { worker in
+        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
+                          targetEntries: target) { worker, first, count in
             let inputBlock = scratchBase + worker * workerScratchSize, columnBlock = inputBlock + inputBlockSize
-            let images = workerRange(worker, of: workers, count: batch)
-            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
-            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
-                let count = min(step, images.upperBound - first)
-                // x [n, C, H·W] → [C, n·H·W]
-                swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions, into: inputBlock)
-                // columns [O·K·K, n·H·W] = Wᵀ (W viewed as [C, O·K·K]) · x
-                matrixMultiply(w, transposeA: true, inputBlock, into: columnBlock,
-                               rows: geometry.columnRows, columns: count * positions, inner: inputChannels)
-                // Start from the bias (or zero) and let col2im add onto it: one pass over the output fewer.
-                let images = y + first * outputImageSize
-                for image in 0..<count {
-                    for channel in 0..<outputChannels {
-                        (images + (image * outputChannels + channel) * outputPlane)
-                            .update(repeating: biasValues?[channel] ?? 0, count: outputPlane)
-                    }
+            // x [n, C, H·W] → [C, n·H·W]
+            swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions, into: inputBlock)
+            // columns [O·K·K, n·H·W] = Wᵀ (W viewed as [C, O·K·K]) · x
+            matrixMultiply(w, transposeA: true, inputBlock, into: columnBlock,
+                           rows: geometry.columnRows, columns: count * positions, inner: inputChannels)
+            // Start from the bias (or zero) and let col2im add onto it: one pass over the output fewer.
+            let images = y + first * outputImageSize
+            for image in 0..<count {
+                for channel in 0..<outputChannels {
+                    (images + (image * outputChannels + channel) * outputPlane)
+                        .update(repeating: biasValues?[channel] ?? 0, count: outputPlane)
                 }
-                addColumnsToImage(columnBlock, batch: count, geometry: geometry, into: images)
             }
+            addColumnsToImage(columnBlock, batch: count, geometry: geometry, into: images)
         }
     }
 
@@ -77,33 +73,30 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
         let weightCount = weight.value.count
         var partials = Tensor(zeros: [weightGradient == nil ? 0 : workers - 1, weightCount])
         let partialBase = partials.mutablePointer
-        runWorkers(workers) { worker in
+        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
+                          targetEntries: target) { worker, first, count in
             let inputBlock = scratchBase + worker * workerScratchSize, columnBlock = inputBlock + inputBlockSize
             let workerWeightGradient = worker == 0 ? weightGradient : partialBase + (worker - 1) * weightCount
-            let images = workerRange(worker, of: workers, count: batch)
-            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
-            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
-                let count = min(step, images.upperBound - first), columnCount = count * positions
-                // dColumns = im2col(dY) of this chunk.
-                imageToColumns(dy + first * outputImageSize, batch: count, geometry: geometry, into: columnBlock)
-                if weightGradient != nil, let workerWeightGradient {
-                    // dW [C, O·K·K] += x [C, n·H·W] · dColumnsᵀ
-                    swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions,
-                                    into: inputBlock)
-                    matrixMultiply(inputBlock, columnBlock, transposeB: true, into: workerWeightGradient,
-                                   rows: inputChannels, columns: geometry.columnRows, inner: columnCount, beta: 1)
-                }
-                if let inputGradient {
-                    // dx [C, n·H·W] = W [C, O·K·K] · dColumns, then back to [n, C, H, W].
-                    matrixMultiply(w, columnBlock, into: inputBlock, rows: inputChannels, columns: columnCount,
-                                   inner: geometry.columnRows)
-                    let images = inputGradient + first * inputImageSize
-                    for image in 0..<count {
-                        for channel in 0..<inputChannels {
-                            let from = inputBlock + (channel * count + image) * positions
-                            let to = images + (image * inputChannels + channel) * positions
-                            for index in 0..<positions { to[index] += from[index] }
-                        }
+            let columnCount = count * positions
+            // dColumns = im2col(dY) of this chunk.
+            imageToColumns(dy + first * outputImageSize, batch: count, geometry: geometry, into: columnBlock)
+            if weightGradient != nil, let workerWeightGradient {
+                // dW [C, O·K·K] += x [C, n·H·W] · dColumnsᵀ
+                swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions,
+                                into: inputBlock)
+                matrixMultiply(inputBlock, columnBlock, transposeB: true, into: workerWeightGradient,
+                               rows: inputChannels, columns: geometry.columnRows, inner: columnCount, beta: 1)
+            }
+            if let inputGradient {
+                // dx [C, n·H·W] = W [C, O·K·K] · dColumns, then back to [n, C, H, W].
+                matrixMultiply(w, columnBlock, into: inputBlock, rows: inputChannels, columns: columnCount,
+                               inner: geometry.columnRows)
+                let images = inputGradient + first * inputImageSize
+                for image in 0..<count {
+                    for channel in 0..<inputChannels {
+                        let from = inputBlock + (channel * count + image) * positions
+                        let to = images + (image * inputChannels + channel) * positions
+                        for index in 0..<positions { to[index] += from[index] }
                     }
                 }
             }

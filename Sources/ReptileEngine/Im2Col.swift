@@ -46,6 +46,20 @@ func imagesPerChunk(batch: Int, columnEntriesPerImage: Int,
     return (batch + chunks - 1) / chunks
 }
 
+/// Runs `body(worker, first image, image count)` on `workers` threads for every chunk of a batch:
+/// each worker takes a contiguous share of the batch and goes through it `imagesPerChunk` images at
+/// a time (what every convolution does, so its blocks stay in cache).
+func forEachImageChunk(batch: Int, workers: Int, columnEntriesPerImage: Int, targetEntries: Int,
+                       _ body: (_ worker: Int, _ first: Int, _ count: Int) -> Void) {
+    runWorkers(workers) { worker in
+        let images = workerRange(worker, of: workers, count: batch)
+        let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: columnEntriesPerImage, targetEntries: targetEntries)
+        for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+            body(worker, first, min(step, images.upperBound - first))
+        }
+    }
+}
+
 /// The most images `imagesPerChunk` gives for this batch or any smaller one: what scratch blocks are sized for.
 func largestChunk(batch: Int, columnEntriesPerImage: Int,
                   targetEntries: Int = ConvolutionChunking.columnBlockEntries) -> Int {

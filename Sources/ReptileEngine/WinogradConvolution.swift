@@ -190,11 +190,12 @@ private func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
 /// the next channel's first tiles, also written afterwards, and past the last channel in the slack
 /// between the matrices. Readers take lanes past the row's end from the same places and discard them.
 private struct TileBlock {
-    let base: UnsafeMutablePointer<Float>, tileCount: Int, planeStride: Int
+    let base: UnsafeMutablePointer<Float>, tilesPerImage: Int, tileCount: Int, planeStride: Int
 
-    init(base: UnsafeMutablePointer<Float>, channels: Int, tileCount: Int) {
+    init(base: UnsafeMutablePointer<Float>, channels: Int, images: Int, tilesPerImage: Int) {
         self.base = base
-        self.tileCount = tileCount
+        self.tilesPerImage = tilesPerImage
+        tileCount = images * tilesPerImage
         planeStride = channels * tileCount + TileBlock.slack
     }
 
@@ -212,7 +213,7 @@ private struct TileBlock {
     }
 
     /// Where (channel, image)'s tiles start within each matrix.
-    func plane(channel: Int, image: Int, tilesPerImage: Int) -> Int { channel * tileCount + image * tilesPerImage }
+    func plane(channel: Int, image: Int) -> Int { channel * tileCount + image * tilesPerImage }
 }
 
 /// A row w (eight tiles in each lane vector) times B: (w₀ − w₂, w₁ + w₂, w₂ − w₁, w₁ − w₃), stored at
@@ -236,7 +237,7 @@ private func transformInputTiles(_ images: UnsafePointer<Float>, count: Int, cha
     for channel in 0..<channels {
         for image in 0..<count {
             tiling.split(images + (image * channels + channel) * imageArea, even: even, odd: odd, row: row)
-            let plane = v.plane(channel: channel, image: image, tilesPerImage: tiling.tilesPerImage)
+            let plane = v.plane(channel: channel, image: image)
             for tileRow in 0..<tiling.tileRows {
                 let e = even + 2 * tileRow * stride, o = odd + 2 * tileRow * stride
                 for column in Swift.stride(from: 0, to: columns, by: 8) {
@@ -272,7 +273,7 @@ private func addInputTileGradients(_ dv: TileBlock, count: Int, channels: Int, t
     for image in 0..<count {
         for channel in 0..<channels {
             even.update(repeating: 0, count: 2 * tiling.halfSize)
-            let plane = dv.plane(channel: channel, image: image, tilesPerImage: tiling.tilesPerImage)
+            let plane = dv.plane(channel: channel, image: image)
             for tileRow in 0..<tiling.tileRows {
                 for column in Swift.stride(from: 0, to: columns, by: 8) {
                     let offset = tileRow * columns + column
@@ -331,7 +332,7 @@ private func transformOutputTiles(_ m: TileBlock, count: Int, outputChannels: In
     let y00 = scratch, y01 = y00 + blocked, y10 = y01 + blocked, y11 = y10 + blocked
     for image in 0..<count {
         for channel in 0..<outputChannels {
-            let plane = m.plane(channel: channel, image: image, tilesPerImage: tiling.tilesPerImage)
+            let plane = m.plane(channel: channel, image: image)
             let destination = output + (image * outputChannels + channel) * outputArea
             let offset = Lanes(repeating: bias?[channel] ?? 0)
             for tileRow in 0..<tiling.tileRows {
@@ -382,7 +383,7 @@ private func transformOutputGradientTiles(_ outputGradient: UnsafePointer<Float>
     for channel in 0..<outputChannels {
         for image in 0..<count {
             let source = outputGradient + (image * outputChannels + channel) * outputArea
-            let plane = dm.plane(channel: channel, image: image, tilesPerImage: tiling.tilesPerImage)
+            let plane = dm.plane(channel: channel, image: image)
             for tileRow in 0..<tiling.tileRows {
                 let top = source + 2 * tileRow * outputWidth
                 deinterleave(top, count: outputWidth, even: a, odd: b)
@@ -454,21 +455,18 @@ func winogradConvolution(_ input: Variable, weight: Variable, bias: Variable?, g
     func forEachChunk(_ body: (Int, Int, Int, TileBlock, TileBlock, UnsafeMutablePointer<Float>) -> Void) {
         var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
         let scratchBase = scratch.mutablePointer
-        runWorkers(workers) { worker in
+        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
+                          targetEntries: target) { worker, first, count in
             let inputBlock = scratchBase + worker * workerScratchSize, outputBlock = inputBlock + inputBlockSize
-            let images = workerRange(worker, of: workers, count: batch)
-            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: target)
-            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
-                let count = min(step, images.upperBound - first)
-                body(worker, first, count, TileBlock(base: inputBlock, channels: inputChannels, tileCount: count * tiles),
-                     TileBlock(base: outputBlock, channels: outputChannels, tileCount: count * tiles), outputBlock + outputBlockSize)
-            }
+            body(worker, first, count, TileBlock(base: inputBlock, channels: inputChannels, images: count, tilesPerImage: tiles),
+                 TileBlock(base: outputBlock, channels: outputChannels, images: count, tilesPerImage: tiles),
+                 outputBlock + outputBlockSize)
         }
     }
     let x = input.value.readPointer, u = kernels.readPointer, y = output.mutablePointer
     let biasValues = bias?.value.readPointer
     forEachChunk { _, first, count, v, m, planeScratch in
-        let tileCount = count * tiles
+        let tileCount = v.tileCount
         transformInputTiles(x + first * g.imageSize, count: count, channels: inputChannels, tiling: tiling,
                             scratch: planeScratch, into: v)
         for position in 0..<16 {
@@ -493,7 +491,7 @@ func winogradConvolution(_ input: Variable, weight: Variable, bias: Variable?, g
         let partialBase = partials.mutablePointer
         forEachChunk { worker, first, count, v, dm, planeScratch in
             let du = partialBase + worker * partialSize, workerBiasGradient = du + transformSize
-            let tileCount = count * tiles
+            let tileCount = v.tileCount
             let chunkGradient = dy + first * outputPlaneSize
             transformOutputGradientTiles(chunkGradient, count: count, outputChannels: outputChannels, tiling: tiling,
                                          scratch: planeScratch, into: dm)
