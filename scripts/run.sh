@@ -4,6 +4,7 @@
 #
 #   ingest (8,000 train / 2,000 test) → pretrain a CNN on the real train split
 #   → train the conditional GAN (+ PPO when PPO_ITERATIONS > 0) → generate N synthetic images a class
+#   → evaluate: an HTML page of synthetic next to real images (outputs/NAME-gan/evaluation.html)
 #   → finetune: a fresh CNN on synthetic only (CAS), and the real classifier on real + synthetic
 #   → one table of test accuracy on the real held-out split.
 #
@@ -72,6 +73,11 @@ filter=()
 if [ -n "$MIN_CONFIDENCE" ]; then filter=(--min-confidence "$MIN_CONFIDENCE"); fi
 "$reptile" generate --run "$out"-gan --per-class "$PER_CLASS" \
     --classifier "$out"-classifier/classifier.h5 --noise-scale "$NOISE_SCALE" "${filter[@]}" --seed "$SEED" --force
+
+step "a page to look at: synthetic next to real images, copies and duplicates"
+"$reptile" evaluate --synthetic "$out"-gan/synthetic --dataset "$dataset" --seed "$SEED" \
+    --html "$out"-gan/evaluation.html --out "$out"-gan/evaluation.json --force > /dev/null
+echo "open $out-gan/evaluation.html in a browser"
 
 step "a fresh CNN on synthetic images only (Classification Accuracy Score)"
 "$reptile" finetune --scratch --train "$out"-gan/synthetic --eval "$dataset":test \

@@ -11,6 +11,7 @@ struct Evaluate: ParsableCommand {
               reptile evaluate --synthetic outputs/mnist-sample-gan/synthetic --dataset datasets/mnist-sample \
             --classifier outputs/mnist-sample-classifier/classifier.h5
               reptile evaluate --synthetic outputs/trec-gan/synthetic --dataset datasets/trec --json --out report.json
+              reptile evaluate --synthetic outputs/mnist-sample-gan/synthetic --dataset datasets/mnist-sample --html report.html
             Texts: BLEU-2/3/4 against the real test split and Self-BLEU-2/3/4 among the generated texts (nltk's \
             sentence_bleu with smoothing method 1, averaged over a seeded sample, as Texygen), distinct-1/2, the \
             share of exact copies of training texts and of novel 4-grams; the same diversity figures for the real \
@@ -43,14 +44,20 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Also write the report as JSON to this file (atomically).")
     var out: String?
 
-    @Flag(help: "Replace an existing --out file.")
+    @Option(help: "Also write the report as one self-contained HTML page (tables, notes, and a seeded sample of synthetic and real records of every class, images embedded).")
+    var html: String?
+
+    @Flag(help: "Replace an existing --out or --html file.")
     var force = false
 
     func run() throws {
         try runReportingErrors {
             if let threads, threads < 1 { throw ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2") }
-            if let out, FileManager.default.fileExists(atPath: out), !force {
-                throw ReptileError(path: out, "already exists", fix: "choose another name or pass --force to replace it")
+            for path in [out, html].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) && !force {
+                throw ReptileError(path: path, "already exists", fix: "choose another name or pass --force to replace it")
+            }
+            if let out, let html, URL(fileURLWithPath: out).standardized == URL(fileURLWithPath: html).standardized {
+                throw ReptileError(path: out, "given as both --out and --html", fix: "name two files, e.g. report.json and report.html")
             }
             var options = EvaluateOptions(synthetic: synthetic, dataset: dataset, classifier: classifier,
                                           threads: threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount))
@@ -60,6 +67,10 @@ struct Evaluate: ParsableCommand {
             if let out {
                 let text = try StableJSON.string(report, pretty: true) + "\n"
                 try writeAtomically(to: out, force: force) { handle in handle.write(Data(text.utf8)) }
+            }
+            if let html {
+                let page = try evaluationPage(report, examples: try evaluationExamples(options))
+                try writeAtomically(to: html, force: force) { handle in handle.write(Data(page.utf8)) }
             }
             if json {
                 try printJSON(report)

@@ -154,6 +154,33 @@ public enum PNGFile {
         }
     }
 
+    /// The PNG file's bytes for 8-bit gray or RGB, in memory (for pages that embed their images).
+    public static func encode(_ image: PixelImage) throws -> [UInt8] {
+        var png = png_image()
+        png.version = UInt32(PNG_IMAGE_VERSION)
+        png.width = UInt32(image.width)
+        png.height = UInt32(image.height)
+        png.format = image.channels == 1 ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
+        defer { png_image_free(&png) }
+        let rowBytes = Int32(image.width * image.channels)
+        // First call sizes the memory, second writes into it.
+        var size = 0
+        let sized = image.pixels.withUnsafeBytes { buffer in
+            png_image_write_to_memory(&png, nil, &size, 0, buffer.baseAddress, rowBytes, nil)
+        }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let written = sized == 0 ? 0 : bytes.withUnsafeMutableBytes { memory in
+            image.pixels.withUnsafeBytes { buffer in
+                png_image_write_to_memory(&png, memory.baseAddress, &size, 0, buffer.baseAddress, rowBytes, nil)
+            }
+        }
+        guard written != 0 else {
+            throw ReptileError("cannot encode a \(image.width)×\(image.height) PNG (libpng: \(libpngMessage(&png)))",
+                               fix: "report this as a bug")
+        }
+        return Array(bytes.prefix(size))
+    }
+
     // MARK: - Layout of the file's pixels
 
     /// What the file holds, as libpng's simplified API describes it after reading the header.

@@ -134,6 +134,86 @@ import Testing
         #expect(small.classes.allSatisfy { $0.sampled == 10 })
     }
 
+    /// `--html`: one page whose tables carry the report's figures and whose examples are the split's
+    /// own records: Pillow decodes every embedded PNG, and each image cut from a strip is one of
+    /// that class's images in the shard (h5py); the texts are that class's texts.
+    @Test func theHTMLPageShowsTheFiguresAndRecordsOfEveryClass() throws {
+        let parent = try Support.makeTemporaryFolder("evaluate-html")
+        defer { Support.remove(parent) }
+        let dataset = try SynthesisCommandTests.ingestSample(into: parent, extra: ["--test-fraction", "0.03"])
+        let page = parent.appendingPathComponent("report.html"), json = parent.appendingPathComponent("report.json")
+        let result = try Support.reptile(["evaluate", "--synthetic", dataset.path + ":train", "--dataset", dataset.path,
+                                          "--html", page.path, "--out", json.path, "--threads", "1"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let report = try Self.decodeReport(try String(contentsOf: json, encoding: .utf8))
+        let html = try String(contentsOf: page, encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>") && html.hasSuffix("</html>\n"))
+        // The table rows: class, records, copies %, duplicates % as the report has them.
+        for row in [report.overall] + report.classes {
+            let cells = "<tr><td>\(row.class)</td><td>\(row.records)</td><td>" + String(format: "%.1f", row.copyShare! * 100)
+            #expect(html.contains(cells), "\(row.class)")
+        }
+        let check = try Support.python("""
+            import base64, html.parser, io, json, sys
+            import h5py, numpy as np
+            from PIL import Image
+            page, folder = sys.argv[1], sys.argv[2]
+            class Parser(html.parser.HTMLParser):
+                def __init__(self):
+                    super().__init__(); self.images = []
+                def handle_starttag(self, tag, attributes):
+                    attributes = dict(attributes)
+                    if tag == "img":
+                        self.images.append((attributes["alt"], attributes["src"]))
+            parser = Parser(); parser.feed(open(page, encoding="utf-8").read())
+            def split(name):
+                with h5py.File(f"{folder}/{name}-00000-of-00001.h5") as f:
+                    return f["images"][:], f["labels"][:]
+            sets = {"synthetic": split("train"), "real": split("test")}
+            with h5py.File(f"{folder}/train-00000-of-00001.h5") as f:
+                names = json.loads(f.attrs["class_names"])
+            checked = 0
+            for alt, source in parser.images:
+                role, name = alt.split(" ", 1)
+                strip = Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+                strip.load()
+                pixels = np.asarray(strip)
+                count = (strip.width - 2) // 30
+                assert strip.height == 32 and strip.width == count * 30 + 2, (alt, strip.size)
+                images, labels = sets[role]
+                mine = {images[i, :, :, 0].tobytes() for i in np.flatnonzero(labels == names.index(name))}
+                assert count == min(10, len(mine)), (alt, count, len(mine))
+                for k in range(count):
+                    cut = pixels[2:30, 2 + 30 * k: 30 + 30 * k]
+                    assert cut.tobytes() in mine, (alt, k)
+                    checked += 1
+            print(len(parser.images), checked)
+            """, arguments: [page.path, dataset.path])
+        try #require(check.status == 0, "\(check.standardError)")
+        let counts = check.standardOutput.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(counts.first == 2 * report.classes.count && (counts.last ?? 0) >= 150, "\(check.standardOutput)")
+
+        // Texts: every listed synthetic text is a text of its class (escaped for HTML), and an existing
+        // page is kept without --force.
+        let sms = try Self.ingestTextSlice("sms-spam/SMSSpamCollection", lines: 120, format: "label-tab", name: "sms", parent: parent)
+        let textPage = parent.appendingPathComponent("sms.html")
+        let text = try Support.reptile(["evaluate", "--synthetic", sms.path + ":train", "--dataset", sms.path, "--html", textPage.path])
+        try #require(text.status == 0, "\(text.standardError)")
+        let textHTML = try String(contentsOf: textPage, encoding: .utf8)
+        let train = try IngestTesting.readSplit(sms, "train")
+        let spam = Int64(try DatasetFolder(path: sms.path).info.classNames.firstIndex(of: "spam")!)
+        let spamTexts = zip(train.texts, train.labels).filter { $0.1 == spam }.map { escaped($0.0) }
+        // The last spam row is the examples table's (the first ones are the figures').
+        let spamRow = textHTML.components(separatedBy: "<tr><td>spam</td>").last!.components(separatedBy: "</tr>")[0]
+        let items = spamRow.components(separatedBy: "</td>")[0].components(separatedBy: "<li>").dropFirst()
+            .map { $0.components(separatedBy: "</li>")[0] }
+        #expect(items.count == min(10, spamTexts.count) && items.allSatisfy { spamTexts.contains($0) })
+        #expect(!textHTML.contains("<script"))
+        let refused = try Support.reptile(["evaluate", "--synthetic", sms.path + ":train", "--dataset", sms.path, "--html", textPage.path])
+        #expect(refused.status == 1 && refused.standardError.contains("already exists"))
+        #expect(try String(contentsOf: textPage, encoding: .utf8) == textHTML)
+    }
+
     @Test func badInputFailsInOneLineNamingTheFileAndTheFix() throws {
         let parent = try Support.makeTemporaryFolder("evaluate-bad")
         defer { Support.remove(parent) }
