@@ -7,6 +7,9 @@ import Foundation
 /// threads only from this many elements per thread (PLATFORM.md §4).
 let pointwiseElementsPerWorker = 1 << 19
 
+/// Loops that spend their time computing (exp, erf) pay for a thread from fewer elements (PLATFORM.md §4: 250K).
+let computeBoundElementsPerWorker = 1 << 18
+
 public func relu(_ input: Variable) -> Variable {
     var output = Tensor(uninitializedShape: input.shape)
     let x = input.value.readPointer, y = output.mutablePointer
@@ -64,9 +67,11 @@ public func tanh(_ input: Variable) -> Variable {
     let x = input.value.readPointer, y = output.mutablePointer
     // tanh(x) = 2σ(2x) − 1: one expf instead of libm's tanhf, which costs 11 ns/element (PLATFORM.md §4).
     // Clamping keeps expf finite; |x| > 20 is ±1 in Float anyway.
-    for index in 0..<output.count {
-        let clamped = min(max(x[index], -20), 20)
-        y[index] = 2 / (1 + expf(-2 * clamped)) - 1
+    forEachRange(count: output.count, minimumPerWorker: computeBoundElementsPerWorker) { range in
+        for index in range {
+            let clamped = min(max(x[index], -20), 20)
+            y[index] = 2 / (1 + expf(-2 * clamped)) - 1
+        }
     }
     return Variable(output, parents: [input]) { result in
         let dy = result.gradient!.readPointer, y = result.value.readPointer
@@ -78,7 +83,9 @@ public func tanh(_ input: Variable) -> Variable {
 public func sigmoid(_ input: Variable) -> Variable {
     var output = Tensor(uninitializedShape: input.shape)
     let x = input.value.readPointer, y = output.mutablePointer
-    for index in 0..<output.count { y[index] = 1 / (1 + expf(-x[index])) }
+    forEachRange(count: output.count, minimumPerWorker: computeBoundElementsPerWorker) { range in
+        for index in range { y[index] = 1 / (1 + expf(-x[index])) }
+    }
     return Variable(output, parents: [input]) { result in
         let dy = result.gradient!.readPointer, y = result.value.readPointer
         let dx = input.gradientForAccumulation()
@@ -92,19 +99,21 @@ public func gelu(_ input: Variable) -> Variable {
     var output = Tensor(uninitializedShape: input.shape)
     let x = input.value.readPointer, y = output.mutablePointer
     let inverseSquareRootTwo: Float = 0.70710678118654752
-    for index in 0..<output.count {
-        y[index] = x[index] * 0.5 * (1 + fastErrorFunction(x[index] * inverseSquareRootTwo))
+    forEachRange(count: output.count, minimumPerWorker: computeBoundElementsPerWorker) { range in
+        for index in range { y[index] = x[index] * 0.5 * (1 + fastErrorFunction(x[index] * inverseSquareRootTwo)) }
     }
     return Variable(output, parents: [input]) { result in
         let dy = result.gradient!.readPointer, x = input.value.readPointer
         let dx = input.gradientForAccumulation()
         // d/dx [x Φ(x)] = Φ(x) + x φ(x), with φ the standard normal density.
         let inverseSquareRootTwoPi: Float = 0.39894228040143268
-        for index in 0..<result.value.count {
-            let value = x[index]
-            let cumulative = 0.5 * (1 + fastErrorFunction(value * inverseSquareRootTwo))
-            let density = inverseSquareRootTwoPi * fastExponential(-0.5 * value * value)
-            dx[index] += dy[index] * (cumulative + value * density)
+        forEachRange(count: result.value.count, minimumPerWorker: computeBoundElementsPerWorker) { range in
+            for index in range {
+                let value = x[index]
+                let cumulative = 0.5 * (1 + fastErrorFunction(value * inverseSquareRootTwo))
+                let density = inverseSquareRootTwoPi * fastExponential(-0.5 * value * value)
+                dx[index] += dy[index] * (cumulative + value * density)
+            }
         }
     }
 }

@@ -221,21 +221,26 @@ public func layerNorm(_ input: Variable, scale: Variable, shift: Variable, epsil
     let rows = input.value.count / width
     var normalized = Tensor(uninitializedShape: input.shape)
     var output = Tensor(uninitializedShape: input.shape)
-    var reciprocalDeviation = [Float](repeating: 0, count: rows)
+    var deviations = Tensor(uninitializedShape: [rows])
     let x = input.value.readPointer, xHat = normalized.mutablePointer, y = output.mutablePointer
-    let gamma = scale.value.readPointer, beta = shift.value.readPointer
-    for row in 0..<rows {
-        let offset = row * width
-        // Centre into x̂ first, so both row sums run in vector lanes (FastMath.swift).
-        let rowMean = sumOfElements(x + offset, count: width) / Float(width)
-        for index in 0..<width { xHat[offset + index] = x[offset + index] - rowMean }
-        let squares = dotProduct(xHat + offset, xHat + offset, count: width)
-        let rstd = 1 / fastSquareRoot(squares / Float(width) + epsilon)
-        reciprocalDeviation[row] = rstd
-        for index in 0..<width {
-            let value = xHat[offset + index] * rstd
-            xHat[offset + index] = value
-            y[offset + index] = value * gamma[index] + beta[index]
+    let gamma = scale.value.readPointer, beta = shift.value.readPointer, reciprocalDeviation = deviations.mutablePointer
+    // Rows are independent: split them among the engine's threads (the same results on any number;
+    // three passes over a row in cache make this compute-bound).
+    let rowsPerWorker = max(1, computeBoundElementsPerWorker / width)
+    forEachRange(count: rows, minimumPerWorker: rowsPerWorker) { rowRange in
+        for row in rowRange {
+            let offset = row * width
+            // Centre into x̂ first, so both row sums run in vector lanes (FastMath.swift).
+            let rowMean = sumOfElements(x + offset, count: width) / Float(width)
+            for index in 0..<width { xHat[offset + index] = x[offset + index] - rowMean }
+            let squares = dotProduct(xHat + offset, xHat + offset, count: width)
+            let rstd = 1 / fastSquareRoot(squares / Float(width) + epsilon)
+            reciprocalDeviation[row] = rstd
+            for index in 0..<width {
+                let value = xHat[offset + index] * rstd
+                xHat[offset + index] = value
+                y[offset + index] = value * gamma[index] + beta[index]
+            }
         }
     }
     return Variable(output, parents: [input, scale, shift]) { result in
@@ -243,25 +248,28 @@ public func layerNorm(_ input: Variable, scale: Variable, shift: Variable, epsil
         let dGamma = scale.requiresGradient ? scale.gradientForAccumulation() : nil
         let dBeta = shift.requiresGradient ? shift.gradientForAccumulation() : nil
         let dx = input.requiresGradient ? input.gradientForAccumulation() : nil
-        // dy ⊙ γ of one row, so its two sums run in vector lanes.
-        let normalizedGradients = UnsafeMutablePointer<Float>.allocate(capacity: width)
-        defer { normalizedGradients.deallocate() }
-        for row in 0..<rows {
-            let offset = row * width
-            for index in 0..<width { normalizedGradients[index] = dy[offset + index] * gamma[index] }
-            let meanGradient = sumOfElements(normalizedGradients, count: width) / Float(width)
-            let meanGradientTimesNormalized = dotProduct(normalizedGradients, xHat + offset, count: width) / Float(width)
-            if let dGamma, let dBeta {
-                for index in 0..<width {
-                    dGamma[index] += dy[offset + index] * xHat[offset + index]
-                    dBeta[index] += dy[offset + index]
+        let reciprocalDeviation = deviations.readPointer
+        // γ and β sum over the rows: split by column, each worker going through every row in order,
+        // so every sum is taken in the same order on any number of threads.
+        if dGamma != nil || dBeta != nil {
+            forEachRange(count: width, minimumPerWorker: max(1, width * computeBoundElementsPerWorker / max(rows * width, 1))) { columns in
+                for row in 0..<rows {
+                    let offset = row * width
+                    if let dGamma { for index in columns { dGamma[index] += dy[offset + index] * xHat[offset + index] } }
+                    if let dBeta { for index in columns { dBeta[index] += dy[offset + index] } }
                 }
-            } else if let dGamma {
-                for index in 0..<width { dGamma[index] += dy[offset + index] * xHat[offset + index] }
-            } else if let dBeta {
-                for index in 0..<width { dBeta[index] += dy[offset + index] }
             }
-            if let dx {
+        }
+        guard let dx else { return }
+        forEachRange(count: rows, minimumPerWorker: rowsPerWorker) { rowRange in
+            // dy ⊙ γ of one row, so its two sums run in vector lanes.
+            let normalizedGradients = UnsafeMutablePointer<Float>.allocate(capacity: width)
+            defer { normalizedGradients.deallocate() }
+            for row in rowRange {
+                let offset = row * width
+                for index in 0..<width { normalizedGradients[index] = dy[offset + index] * gamma[index] }
+                let meanGradient = sumOfElements(normalizedGradients, count: width) / Float(width)
+                let meanGradientTimesNormalized = dotProduct(normalizedGradients, xHat + offset, count: width) / Float(width)
                 let rstd = reciprocalDeviation[row]
                 for index in 0..<width {
                     dx[offset + index] += rstd * (normalizedGradients[index] - meanGradient - xHat[offset + index] * meanGradientTimesNormalized)

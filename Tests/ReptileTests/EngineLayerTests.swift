@@ -308,6 +308,28 @@ import Testing
         }
     }
 
+    /// Layer-norm (rows split, γ and β sums split by column), GELU, tanh and sigmoid split among the
+    /// engine's threads give the bits one thread gives, values and every gradient.
+    @Test func layerNormAndActivationsGiveTheSameResultsOnTwoThreads() {
+        // 1,100 rows of 480: 528,000 elements, enough for two workers of each split.
+        #expect(BLAS.$taskThreadCount.withValue(2) {
+            workerCount(count: 1_100, minimumPerWorker: max(1, computeBoundElementsPerWorker / 480))
+        } == 2)
+        let input = randomVariable([1_100, 480], seed: 15)
+        let scale = randomVariable([480], seed: 16), shift = randomVariable([480], seed: 17)
+        func run(threads: Int) -> [[Float]] {
+            BLAS.$taskThreadCount.withValue(threads) {
+                let copies = [input, scale, shift].map { Variable(parameter: $0.value, name: "copy") }
+                let normalized = layerNorm(copies[0], scale: copies[1], shift: copies[2])
+                let output = gelu(normalized) + tanh(normalized) * sigmoid(normalized)
+                var random = SeededRandom(seed: 18)
+                output.backward(seed: Tensor(normalShape: output.shape, random: &random))
+                return [output.value.scalars] + copies.map { $0.gradient!.scalars }
+            }
+        }
+        #expect(run(threads: 1) == run(threads: 2))
+    }
+
     /// ReLU and LeakyReLU store into a fresh gradient and add into an existing one.
     @Test func pointwiseBackwardAddsWhenTheInputIsUsedTwice() {
         let x = randomVariable([3, 7], seed: 13, awayFromZero: 0.1)
