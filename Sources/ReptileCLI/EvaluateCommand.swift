@@ -64,12 +64,13 @@ struct Evaluate: ParsableCommand {
             options.sampleSize = sample
             options.seed = seed
             let report = try evaluate(options)
+            // The page is made before either file is written, so a failure leaves neither.
+            let page = try html.map { _ in try evaluationPage(report, examples: try evaluationExamples(options)) }
             if let out {
                 let text = try StableJSON.string(report, pretty: true) + "\n"
                 try writeAtomically(to: out, force: force) { handle in handle.write(Data(text.utf8)) }
             }
-            if let html {
-                let page = try evaluationPage(report, examples: try evaluationExamples(options))
+            if let html, let page {
                 try writeAtomically(to: html, force: force) { handle in handle.write(Data(page.utf8)) }
             }
             if json {

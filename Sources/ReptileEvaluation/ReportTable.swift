@@ -34,7 +34,6 @@ struct EvaluationColumn: Sendable {
 /// The report as Markdown tables: one row for all classes, then one per class; a column only
 /// when some row has a value in it.
 public func evaluationTable(_ report: EvaluationReport) -> String {
-
     func table(_ rows: [EvaluationRow]) -> [String] {
         let used = EvaluationColumn.used(by: rows)
         // Self-BLEU, distinct-n and PRDC depend on how many records were compared: show it.
