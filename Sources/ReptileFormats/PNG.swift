@@ -139,11 +139,7 @@ public enum PNGFile {
 
     /// Writes 8-bit gray or RGB.
     public static func write(_ image: PixelImage, to path: String) throws {
-        var png = png_image()
-        png.version = UInt32(PNG_IMAGE_VERSION)
-        png.width = UInt32(image.width)
-        png.height = UInt32(image.height)
-        png.format = image.channels == 1 ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
+        var png = writingHeader(for: image)
         defer { png_image_free(&png) }
         let written = image.pixels.withUnsafeBytes { buffer in
             png_image_write_to_file(&png, path, 0, buffer.baseAddress, Int32(image.width * image.channels), nil)
@@ -156,11 +152,7 @@ public enum PNGFile {
 
     /// The PNG file's bytes for 8-bit gray or RGB, in memory (for pages that embed their images).
     public static func encode(_ image: PixelImage) throws -> [UInt8] {
-        var png = png_image()
-        png.version = UInt32(PNG_IMAGE_VERSION)
-        png.width = UInt32(image.width)
-        png.height = UInt32(image.height)
-        png.format = image.channels == 1 ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
+        var png = writingHeader(for: image)
         defer { png_image_free(&png) }
         let rowBytes = Int32(image.width * image.channels)
         // First call sizes the memory, second writes into it.
@@ -179,6 +171,16 @@ public enum PNGFile {
                                fix: "report this as a bug")
         }
         return Array(bytes.prefix(size))
+    }
+
+    /// The simplified API's description of an 8-bit gray or RGB image to write.
+    private static func writingHeader(for image: PixelImage) -> png_image {
+        var png = png_image()
+        png.version = UInt32(PNG_IMAGE_VERSION)
+        png.width = UInt32(image.width)
+        png.height = UInt32(image.height)
+        png.format = image.channels == 1 ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
+        return png
     }
 
     // MARK: - Layout of the file's pixels

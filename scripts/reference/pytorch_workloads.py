@@ -7,21 +7,11 @@ something). Prints the same JSON lines.
     /tmp/torchenv/bin/pip install transformers   # W5 only: BertModel with the real weights
     /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 2 W5 --encoder ../shared/models/all-MiniLM-L6-v2
 """
-import argparse, json, statistics, time
+import argparse, json
+from timing import median_step
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-
-def median_step(step, warmup=5, steps=50):
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 class Generator(nn.Module):

@@ -6,23 +6,13 @@ compiles it with XLA (`jit_compile=True`). Prints the same JSON lines.
     python3 -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install tensorflow-cpu==2.21.0
     /tmp/tfenv/bin/python scripts/reference/tensorflow_workloads.py --threads 2 W1 W2 W4 [--xla]
 """
-import argparse, json, os, statistics, sys, time
+import argparse, json, os, sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
-
-
-def median_step(step, warmup=5, steps=50):
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_step
 
 
 def compiled(function, xla):
