@@ -102,29 +102,33 @@ import Testing
     /// The EMA generator's batch-norm statistics are its own: after a few steps they are not the raw
     /// generator's, the recalibration is seeded (same seed, same statistics), it leaves the weights
     /// and the training streams alone, and the generator is back in evaluation mode.
-    @Test func theAverageGeneratorsBatchNormStatisticsAreMeasuredOnItsOwnWeights() throws {
-        let state = ImageGANState(config: SynthesisTesting.toyConfig(batchSize: 8))
-        var data = SeededRandom(seed: 5)
-        for _ in 0..<6 {
-            let (images, labels) = SynthesisTesting.toyBatch(size: 8, random: &data)
-            _ = adversarialStep(state, realImages: images, realLabels: labels, diffAugment: false, emaDecay: 0.9)
+    @Test func theAverageGeneratorsBatchNormStatisticsAreMeasuredOnItsOwnWeights() {
+        // One thread count for the whole test, whatever other tests set for the process: the two
+        // recalibrations must see the same worker split to give the same bits.
+        BLAS.$taskThreadCount.withValue(1) {
+            let state = ImageGANState(config: SynthesisTesting.toyConfig(batchSize: 8))
+            var data = SeededRandom(seed: 5)
+            for _ in 0..<6 {
+                let (images, labels) = SynthesisTesting.toyBatch(size: 8, random: &data)
+                _ = adversarialStep(state, realImages: images, realLabels: labels, diffAugment: false, emaDecay: 0.9)
+            }
+            func buffers(_ generator: ImageGenerator) -> [[UInt32]] { generator.buffers.map { $0.value.scalars.map(\.bitPattern) } }
+            let weights = SynthesisTesting.bits(state.averageGenerator)
+            var unused = SeededRandom(seed: 0)
+            let twin = ImageGenerator(state.config.architecture, name: "twin", random: &unused)
+            twin.copyWeights(from: state.averageGenerator)
+            var noiseStream = state.noiseRandom
+            var first = SeededRandom(seed: 1).derived("recalibration")
+            GeneratorAverage.recalibrateBatchNorm(state.averageGenerator, random: &first)
+            let recalibrated = buffers(state.averageGenerator)
+            #expect(recalibrated != buffers(state.generator))
+            #expect(SynthesisTesting.bits(state.averageGenerator) == weights)
+            #expect(state.noiseRandom.next() == noiseStream.next())
+            var again = SeededRandom(seed: 1).derived("recalibration")
+            GeneratorAverage.recalibrateBatchNorm(twin, random: &again)
+            #expect(buffers(twin) == recalibrated)
+            #expect(!state.averageGenerator.projectionNorm.isTraining)
         }
-        func buffers(_ generator: ImageGenerator) -> [[UInt32]] { generator.buffers.map { $0.value.scalars.map(\.bitPattern) } }
-        let weights = SynthesisTesting.bits(state.averageGenerator)
-        var unused = SeededRandom(seed: 0)
-        let twin = ImageGenerator(state.config.architecture, name: "twin", random: &unused)
-        twin.copyWeights(from: state.averageGenerator)
-        var noiseStream = state.noiseRandom
-        var first = SeededRandom(seed: 1).derived("recalibration")
-        GeneratorAverage.recalibrateBatchNorm(state.averageGenerator, random: &first)
-        let recalibrated = buffers(state.averageGenerator)
-        #expect(recalibrated != buffers(state.generator))
-        #expect(SynthesisTesting.bits(state.averageGenerator) == weights)
-        #expect(state.noiseRandom.next() == noiseStream.next())
-        var again = SeededRandom(seed: 1).derived("recalibration")
-        GeneratorAverage.recalibrateBatchNorm(twin, random: &again)
-        #expect(buffers(twin) == recalibrated)
-        #expect(!state.averageGenerator.projectionNorm.isTraining)
     }
 
     /// One PPO iteration raises the policy's mean reward (D logit + w·log p_C − β·KL) on a fixed
