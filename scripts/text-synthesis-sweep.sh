@@ -52,7 +52,8 @@ for generator in $GENERATORS; do
             --temperature "$temperature" --class-proportions "$CLASS_PROPORTIONS" --seed 0 --threads 1 --force >/dev/null
         rm -rf "$set_name"; mkdir -p "$set_name"; mv "$source_run/synthetic" "$set_name/synthetic"
         run "$reptile" evaluate --synthetic "$set_name/synthetic" --dataset "$dataset" \
-            --classifier "$out-classifier-seed7/classifier.h5" --threads 1 --out "$set_name/evaluation.json" --force >/dev/null
+            --classifier "$out-classifier-seed7/classifier.h5" --threads 1 --out "$set_name/evaluation.json" \
+            --html "$set_name/evaluation.html" --force >/dev/null
         run "$reptile" finetune --scratch --train "$set_name/synthetic" --eval "$dataset:test" --repeats "$REPEATS" \
             --out "$set_name/cas" --threads 1 --force >/dev/null
     done
