@@ -34,11 +34,8 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
     // images at a time: the column block of a whole batch (115 MB for W4's second convolution)
     // would stream through memory three times per step, a chunk stays in cache while im2col
     // writes it, the GEMM packs it and col2im reads it back.
-    let workers = max(1, min(BLAS.threadCount, batch))
-    // Read here: a task-local is not visible on the workers' threads.
-    let entriesPerImage = g.columnRows * positions
-    let target = ConvolutionChunking.targetEntries(entriesPerImage: entriesPerImage, positions: positions)
-    let chunk = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+    let chunking = ImageChunking(batch: batch, entriesPerImage: g.columnRows * positions, positions: positions)
+    let workers = chunking.workers, chunk = chunking.largestChunkSize
     let columnBlockSize = g.columnRows * chunk * positions, productBlockSize = outputChannels * chunk * positions
     let workerScratchSize = columnBlockSize + productBlockSize
     let outputShape = input.shape.count == 3
@@ -48,8 +45,7 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
         var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
         let x = input.value.readPointer, w = weight.value.readPointer, y = output.mutablePointer
         let scratchBase = scratch.mutablePointer, biasValues = bias?.value.readPointer
-        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
-                          targetEntries: target) { worker, first, count in
+        chunking.forEachChunk { worker, first, count in
             let columnBlock = scratchBase + worker * workerScratchSize, productBlock = columnBlock + columnBlockSize
             imageToColumns(x + first * g.imageSize, batch: count, geometry: g, into: columnBlock)
             // [O, n·L] = W [O, C·K·K] · columns [C·K·K, n·L]
@@ -74,8 +70,7 @@ func convolution(_ input: Variable, weight: Variable, bias: Variable?, geometry 
         let weightCount = weight.value.count, partialSize = weightCount + outputChannels
         var partials = Tensor(zeros: [workers - 1, partialSize])
         let partialBase = partials.mutablePointer
-        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
-                          targetEntries: target) { worker, first, count in
+        chunking.forEachChunk { worker, first, count in
             let columnBlock = scratchBase + worker * workerScratchSize, gradientBlock = columnBlock + columnBlockSize
             let partial = worker == 0 ? nil : partialBase + (worker - 1) * partialSize
             let workerWeightGradient = partial ?? weightGradient, workerBiasGradient = partial.map { $0 + weightCount } ?? biasGradient

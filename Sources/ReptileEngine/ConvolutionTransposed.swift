@@ -28,10 +28,8 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
     let positions = height * width, outputPlane = outputHeight * outputWidth
     let inputImageSize = inputChannels * positions, outputImageSize = outputChannels * outputPlane
     // Workers and chunks of images as in `convolution`.
-    let workers = max(1, min(BLAS.threadCount, batch))
-    let entriesPerImage = geometry.columnRows * positions
-    let target = ConvolutionChunking.targetEntries(entriesPerImage: entriesPerImage, positions: positions)
-    let chunk = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+    let chunking = ImageChunking(batch: batch, entriesPerImage: geometry.columnRows * positions, positions: positions)
+    let workers = chunking.workers, chunk = chunking.largestChunkSize
     let inputBlockSize = inputChannels * chunk * positions, columnBlockSize = geometry.columnRows * chunk * positions
     let workerScratchSize = inputBlockSize + columnBlockSize
     var output = Tensor(uninitializedShape: [batch, outputChannels, outputHeight, outputWidth])
@@ -39,8 +37,7 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
         var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
         let x = input.value.readPointer, w = weight.value.readPointer, y = output.mutablePointer
         let scratchBase = scratch.mutablePointer, biasValues = bias?.value.readPointer
-        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
-                          targetEntries: target) { worker, first, count in
+        chunking.forEachChunk { worker, first, count in
             let inputBlock = scratchBase + worker * workerScratchSize, columnBlock = inputBlock + inputBlockSize
             // x [n, C, H·W] → [C, n·H·W]
             swapLeadingAxes(x + first * inputImageSize, outer: count, middle: inputChannels, inner: positions, into: inputBlock)
@@ -73,8 +70,7 @@ public func convTranspose2d(_ input: Variable, weight: Variable, bias: Variable?
         let weightCount = weight.value.count
         var partials = Tensor(zeros: [weightGradient == nil ? 0 : workers - 1, weightCount])
         let partialBase = partials.mutablePointer
-        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
-                          targetEntries: target) { worker, first, count in
+        chunking.forEachChunk { worker, first, count in
             let inputBlock = scratchBase + worker * workerScratchSize, columnBlock = inputBlock + inputBlockSize
             let workerWeightGradient = worker == 0 ? weightGradient : partialBase + (worker - 1) * weightCount
             let columnCount = count * positions

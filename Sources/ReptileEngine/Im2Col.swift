@@ -46,16 +46,34 @@ func imagesPerChunk(batch: Int, columnEntriesPerImage: Int,
     return (batch + chunks - 1) / chunks
 }
 
-/// Runs `body(worker, first image, image count)` on `workers` threads for every chunk of a batch:
-/// each worker takes a contiguous share of the batch and goes through it `imagesPerChunk` images at
-/// a time (what every convolution does, so its blocks stay in cache).
-func forEachImageChunk(batch: Int, workers: Int, columnEntriesPerImage: Int, targetEntries: Int,
-                       _ body: (_ worker: Int, _ first: Int, _ count: Int) -> Void) {
-    runWorkers(workers) { worker in
-        let images = workerRange(worker, of: workers, count: batch)
-        let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: columnEntriesPerImage, targetEntries: targetEntries)
-        for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
-            body(worker, first, min(step, images.upperBound - first))
+/// How a convolution goes through its batch: each of `workers` engine threads takes a contiguous
+/// share of the images and goes through it `imagesPerChunk` at a time, so a chunk's blocks stay in
+/// cache between the transform, the GEMM and the way back.
+struct ImageChunking {
+    let batch: Int, workers: Int, entriesPerImage: Int, targetEntries: Int
+    /// The most images one chunk holds: what scratch blocks are sized for.
+    let largestChunkSize: Int
+
+    /// Made on the calling thread: the thread count and `ConvolutionChunking` are task-locals, not
+    /// visible on the workers' threads. `entriesPerImage` floats of block per image, `positions`
+    /// GEMM columns per image.
+    init(batch: Int, entriesPerImage: Int, positions: Int) {
+        self.batch = batch
+        workers = max(1, min(BLAS.threadCount, batch))
+        self.entriesPerImage = entriesPerImage
+        targetEntries = ConvolutionChunking.targetEntries(entriesPerImage: entriesPerImage, positions: positions)
+        largestChunkSize = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage,
+                                        targetEntries: targetEntries)
+    }
+
+    /// Runs `body(worker, first image, image count)` for every chunk, on the engine's threads.
+    func forEachChunk(_ body: (_ worker: Int, _ first: Int, _ count: Int) -> Void) {
+        runWorkers(workers) { worker in
+            let images = workerRange(worker, of: workers, count: batch)
+            let step = imagesPerChunk(batch: images.count, columnEntriesPerImage: entriesPerImage, targetEntries: targetEntries)
+            for first in Swift.stride(from: images.lowerBound, to: images.upperBound, by: step) {
+                body(worker, first, min(step, images.upperBound - first))
+            }
         }
     }
 }

@@ -252,7 +252,7 @@ public func layerNorm(_ input: Variable, scale: Variable, shift: Variable, epsil
         // γ and β sum over the rows: split by column, each worker going through every row in order,
         // so every sum is taken in the same order on any number of threads.
         if dGamma != nil || dBeta != nil {
-            forEachRange(count: width, minimumPerWorker: max(1, width * computeBoundElementsPerWorker / max(rows * width, 1))) { columns in
+            forEachRange(count: width, minimumPerWorker: max(1, computeBoundElementsPerWorker / max(rows, 1))) { columns in
                 for row in 0..<rows {
                     let offset = row * width
                     if let dGamma { for index in columns { dGamma[index] += dy[offset + index] * xHat[offset + index] } }

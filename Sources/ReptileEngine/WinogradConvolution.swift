@@ -440,11 +440,9 @@ func winogradConvolution(_ input: Variable, weight: Variable, bias: Variable?, g
                      into: kernels.mutablePointer)
     // As in `convolution`: each worker takes a contiguous share of the batch and goes through it a few
     // images at a time, so the transformed tiles stay in cache between transform, GEMMs and back.
-    let workers = max(1, min(BLAS.threadCount, batch))
-    let tiles = tiling.tilesPerImage, widerChannels = max(inputChannels, outputChannels)
-    let entriesPerImage = 16 * widerChannels * tiles
-    let target = ConvolutionChunking.targetEntries(entriesPerImage: entriesPerImage, positions: tiles)
-    let chunk = largestChunk(batch: (batch + workers - 1) / workers, columnEntriesPerImage: entriesPerImage, targetEntries: target)
+    let tiles = tiling.tilesPerImage
+    let chunking = ImageChunking(batch: batch, entriesPerImage: 16 * max(inputChannels, outputChannels) * tiles, positions: tiles)
+    let workers = chunking.workers, chunk = chunking.largestChunkSize
     let inputBlockSize = TileBlock.size(channels: inputChannels, tileCount: chunk * tiles)
     let outputBlockSize = TileBlock.size(channels: outputChannels, tileCount: chunk * tiles)
     let workerScratchSize = inputBlockSize + outputBlockSize + tiling.scratchSize
@@ -455,8 +453,7 @@ func winogradConvolution(_ input: Variable, weight: Variable, bias: Variable?, g
     func forEachChunk(_ body: (Int, Int, Int, TileBlock, TileBlock, UnsafeMutablePointer<Float>) -> Void) {
         var scratch = Tensor(uninitializedShape: [workers, workerScratchSize])
         let scratchBase = scratch.mutablePointer
-        forEachImageChunk(batch: batch, workers: workers, columnEntriesPerImage: entriesPerImage,
-                          targetEntries: target) { worker, first, count in
+        chunking.forEachChunk { worker, first, count in
             let inputBlock = scratchBase + worker * workerScratchSize, outputBlock = inputBlock + inputBlockSize
             body(worker, first, count, TileBlock(base: inputBlock, channels: inputChannels, images: count, tilesPerImage: tiles),
                  TileBlock(base: outputBlock, channels: outputChannels, images: count, tilesPerImage: tiles),
