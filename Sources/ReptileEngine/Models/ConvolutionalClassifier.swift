@@ -35,10 +35,10 @@ public final class ConvolutionalClassifier: Layer {
     /// images [B, C, H, W] → the penultimate layer [B, 128] (after its ReLU): the feature space in
     /// which `reptile evaluate` measures precision, recall, density and coverage.
     public func features(_ images: Variable) -> Variable {
-        var x = relu(convolutions[1](relu(convolutions[0](images))))
-        x = maxPool2d(x, kernelSize: 2)
-        x = relu(convolutions[3](relu(convolutions[2](x))))
-        x = maxPool2d(x, kernelSize: 2)
+        // Each block's last ReLU comes after its pooling: max and ReLU commute (values and gradients
+        // alike), and after the pool it has a quarter of the values to go through.
+        var x = relu(maxPool2d(convolutions[1](relu(convolutions[0](images))), kernelSize: 2))
+        x = relu(maxPool2d(convolutions[3](relu(convolutions[2](x))), kernelSize: 2))
         return relu(hidden(reshape(x, [images.shape[0], -1])))
     }
 
