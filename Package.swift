@@ -12,7 +12,10 @@ let engineTargetCPU: [String] = {
           let cpuInfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
           let flagsLine = cpuInfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
     let flags = Set(flagsLine.split(separator: " ").map(String.init))
-    return flags.isSuperset(of: ["avx", "avx2", "fma", "bmi2", "f16c", "movbe"]) ? ["-target-cpu", "haswell"] : []
+    // Every instruction set `haswell` lets the compiler use, as /proc/cpuinfo names them (abm: lzcnt).
+    let haswell: Set = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "popcnt", "abm", "xsave",
+                        "pclmulqdq", "aes", "rdrand", "fsgsbase"]
+    return flags.isSuperset(of: haswell) ? ["-target-cpu", "haswell"] : []
 }()
 
 let package = Package(
