@@ -197,7 +197,7 @@ struct Generate: ParsableCommand {
             before the sigmoid) and a confidence (probability of the intended class under --classifier, else \
             the run's PPO reward classifier, else the discriminator's class head; dataset_info.json records \
             which as confidence_source). Exactly N per class; with --min-confidence, samples below it \
-            are drawn again (at most 20 draws per sample asked for; generation fails in one line, writing \
+            are drawn again (at most --max-draws (20) draws per sample asked for; generation fails in one line, writing \
             nothing, when a class cannot reach N). Text runs also write synthetic.jsonl ({"text", "label", \
             "d_score", "confidence"} a line) and drop exact duplicates and exact copies of training texts \
             (counted in dataset_info.json).
@@ -250,6 +250,9 @@ struct Generate: ParsableCommand {
 
     @Option(help: "Records per shard file.")
     var shardSize: Int = 10_000
+
+    @Option(help: "Draws a class may take per sample asked for before generation gives up (filters and dropped texts make draws fail).")
+    var maxDraws: Int = 20
 
     @Option(help: "Seed of the noise (images) or of the token sampling (texts).")
     var seed: UInt64 = 0
@@ -305,6 +308,7 @@ protocol GenerationSettings {
     var classifier: String? { get set }
     var batchSize: Int { get set }
     var shardSize: Int { get set }
+    var maximumDrawsPerSample: Int { get set }
     var seed: UInt64 { get set }
     var threads: Int? { get set }
     var force: Bool { get set }
@@ -323,6 +327,7 @@ extension Generate {
         options.classifier = classifier
         options.batchSize = batchSize
         options.shardSize = shardSize
+        options.maximumDrawsPerSample = maxDraws
         options.seed = seed
         options.threads = threads
         options.force = force

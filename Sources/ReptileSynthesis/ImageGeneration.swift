@@ -37,8 +37,8 @@ public struct ImageGenerationOptions: Sendable {
     public var seed: UInt64 = 0
     public var force = false
     public var shardSize = 10_000
-    /// With --min-confidence, a class may take at most this many draws per image asked for.
-    public var drawsPerImageLimit = 20
+    /// With a filter, a class may take at most this many draws per image asked for (`--max-draws`).
+    public var maximumDrawsPerSample = 20
     public var threads: Int?
     /// The `created` stamp; nil means now, or `$SOURCE_DATE_EPOCH` when set.
     public var created: String?
@@ -72,6 +72,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     guard options.noiseScale > 0 && options.noiseScale.isFinite else { throw ReptileError("--noise-scale must be positive", fix: "use e.g. 1") }
     guard options.batchSize >= 1 else { throw ReptileError("--batch-size must be at least 1", fix: "use e.g. 256") }
     guard options.shardSize >= 1 else { throw ReptileError("--shard-size must be at least 1", fix: "use e.g. 10000") }
+    guard options.maximumDrawsPerSample >= 1 else { throw ReptileError("--max-draws must be at least 1", fix: "use e.g. 20") }
     if let maximum = options.maximumConfidence, !(maximum > 0 && maximum <= 1 && maximum >= (options.minimumConfidence ?? 0)) {
         throw ReptileError("--max-confidence \(maximum) is outside (0, 1] or below --min-confidence", fix: "use e.g. 0.999")
     }
@@ -169,7 +170,7 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
     var remaining = [Int](repeating: perClass, count: classCount)
     var draws = [Int](repeating: 0, count: classCount)
     let filtering = options.minimumConfidence != nil || options.maximumConfidence != nil || options.minimumDScore != nil
-    let drawLimit = filtering ? perClass * options.drawsPerImageLimit : perClass
+    let drawLimit = filtering ? perClass * options.maximumDrawsPerSample : perClass
     var written = 0, cursor = 0
     let progress = ProgressBar("generating", total: total, unit: "images", enabled: options.showProgress && ProgressBar.terminalAttached)
     while written < total {
@@ -195,9 +196,10 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
             let accepted = perClass - remaining[label]
             throw ReptileError(path: checkpointPath,
                                "class \(quoted(config.classNames[label])): only \(accepted) of \(perClass) images reached confidence in [\(options.minimumConfidence ?? 0), \(options.maximumConfidence ?? 1)]\(options.minimumDScore.map { " and d_score ≥ \($0)" } ?? "") in \(draws[label]) draws (acceptance rate \(String(format: "%.2f", 100 * Double(accepted) / Double(max(draws[label], 1)))) %)",
-                               fix: options.maximumConfidence != nil ? "raise --max-confidence (or lower --min-confidence)"
+                               fix: (options.maximumConfidence != nil ? "raise --max-confidence (or lower --min-confidence)"
                                    : options.minimumDScore != nil ? "lower --min-d-score (or --min-confidence)"
-                                   : "lower --min-confidence, or train the generator longer")
+                                   : "lower --min-confidence (or --noise-scale), or train the generator longer")
+                                   + "; or allow more draws than --max-draws \(options.maximumDrawsPerSample) per image")
         }
         let noise = Tensor(normalShape: [labels.count, architecture.noiseSize], standardDeviation: options.noiseScale, random: &random)
         let images = generator(noise: noise, labels: labels).value

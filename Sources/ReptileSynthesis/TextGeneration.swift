@@ -59,8 +59,8 @@ public struct TextGenerationOptions: Sendable {
     public var seed: UInt64 = 0
     public var force = false
     public var shardSize = 10_000
-    /// A class may take at most this many draws per text asked for before generation gives up.
-    public var drawsPerTextLimit = 20
+    /// A class may take at most this many draws per text asked for before generation gives up (`--max-draws`).
+    public var maximumDrawsPerSample = 20
     public var keepDuplicates = false
     public var keepTrainingCopies = false
     public var threads: Int?
@@ -94,11 +94,12 @@ public let textDScoreDescription = "class-aware discriminator logit for (text, i
 /// a classifier's confidence per text, exact duplicates and exact copies of training texts dropped
 /// (unless kept by option), into synthetic shards and synthetic.jsonl inside a staging folder that
 /// becomes RUN/synthetic only when complete. Generation gives up (one line, nothing written) when
-/// a class cannot reach N within `drawsPerTextLimit` draws per text asked for.
+/// a class cannot reach N within `maximumDrawsPerSample` draws per text asked for.
 public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenerationResult {
     guard options.perClass >= 1 else { throw ReptileError("--per-class must be at least 1", fix: "use e.g. 500") }
     guard options.batchSize >= 1 else { throw ReptileError("--batch-size must be at least 1", fix: "use e.g. 256") }
     guard options.shardSize >= 1 else { throw ReptileError("--shard-size must be at least 1", fix: "use e.g. 10000") }
+    guard options.maximumDrawsPerSample >= 1 else { throw ReptileError("--max-draws must be at least 1", fix: "use e.g. 20") }
     guard options.temperature > 0 else { throw ReptileError("--temperature must be positive", fix: "use e.g. 1.0 or 0.8") }
     guard options.topP > 0 && options.topP <= 1 else { throw ReptileError("--top-p must be in (0, 1]", fix: "use e.g. 0.9") }
     if let minimum = options.minimumConfidence, !(minimum >= 0 && minimum <= 1) {
@@ -160,7 +161,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
     let sampling = TokenSampling(temperature: options.temperature, topP: options.topP, forbidden: vocabulary.forbiddenWhenSampling)
     var random = SeededRandom(seed: options.seed).derived("generate")
     var remaining = targets, draws = [Int](repeating: 0, count: classCount)
-    let drawLimits = targets.map { $0 * options.drawsPerTextLimit }
+    let drawLimits = targets.map { $0 * options.maximumDrawsPerSample }
     var seen = Set<String>()
     var acceptedTexts: [String] = [], acceptedLabels: [Int64] = [], acceptedScores: [Float] = [], acceptedConfidences: [Float] = []
     var duplicates = 0, copies = 0, empty = 0, lowConfidence = 0
@@ -186,7 +187,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
             let label = (0..<classCount).first { remaining[$0] > 0 }!
             throw ReptileError(path: checkpointPath,
                                "class \(quoted(config.classNames[label])): only \(targets[label] - remaining[label]) of \(targets[label]) texts in \(draws[label]) draws (so far \(duplicates) duplicates, \(copies) training copies, \(empty) empty, \(lowConfidence) below --min-confidence dropped)",
-                               fix: "ask for fewer texts, raise --temperature or --top-p, lower --min-confidence, or train the generator longer")
+                               fix: "ask for fewer texts, raise --temperature or --top-p, lower --min-confidence, allow more draws than --max-draws \(options.maximumDrawsPerSample) per text, or train the generator longer")
         }
         let sequences = generator.generate(classes: labels, length: architecture.sequenceLength, sampling: sampling,
                                            endToken: TextGenerationVocabulary.endIndex, random: &random)

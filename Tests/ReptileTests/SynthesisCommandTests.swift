@@ -113,6 +113,13 @@ import Testing
             #expect(try shard.floatColumn("confidence").allSatisfy { $0 >= medianConfidence })
         }
         #expect(counts == [Int](repeating: 6, count: 10))
+        // With one draw per image asked for, the class that passes the threshold half the time
+        // cannot fill 20 (all 20 draws would have to pass); the error names the limit to raise.
+        let tooFewDraws = try Support.reptile(["generate", "--run", run.path, "--per-class", "20", "--min-confidence", "\(medianConfidence)",
+                                               "--max-draws", "1", "--force", "--seed", "5"])
+        #expect(tooFewDraws.status == 1 && tooFewDraws.standardError.contains("--max-draws 1"), "\(tooFewDraws.standardError)")
+        let noDraws = try Support.reptile(["generate", "--run", run.path, "--per-class", "1", "--max-draws", "0", "--force"])
+        #expect(noDraws.status != 0 && noDraws.standardError.contains("--max-draws must be at least 1"), "\(noDraws.standardError)")
 
         // --max-confidence keeps only images at or below it (exactly N a class still), and records
         // it with --noise-scale in the provenance; noise scale 2 gives other images than 1.

@@ -102,9 +102,10 @@ import Testing
                 == String(decoding: second[0], as: UTF8.self).replacingOccurrences(of: " --force", with: ""))
 
         // Unreachable counts fail in one line and leave the old synthetic folder alone.
-        let impossible = try Support.reptile(["generate", "--run", run.path, "--per-class", "3", "--min-confidence", "1", "--force", "--threads", "1"])
+        let impossible = try Support.reptile(["generate", "--run", run.path, "--per-class", "3", "--min-confidence", "1", "--force", "--threads", "1",
+                                              "--max-draws", "2"])
         #expect(impossible.status == 1 && impossible.standardError.split(separator: "\n").count == 1
-                && impossible.standardError.contains("draws"), "\(impossible.standardError)")
+                && impossible.standardError.contains("in 6 draws") && impossible.standardError.contains("--max-draws 2"), "\(impossible.standardError)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: synthetic.path).sorted().map {
             try Data(contentsOf: synthetic.appendingPathComponent($0))
         } == second)
