@@ -267,6 +267,8 @@ public func generateImages(_ options: ImageGenerationOptions) throws -> ImageGen
         source: .init(format: "reptile-image-gan", files: sourceFiles, records: totalDraws, processing: [
             "generator": .string(generatorName), "confidence_source": .string(confidenceSource), "d_score": .string(dScoreDescription),
             "draws": .integer(Int64(totalDraws)), "acceptance_rate": .number(rounded(Double(total) / Double(max(totalDraws, 1)))),
+            // Per class, to see how near a filter brings each class to --max-draws.
+            "class_draws": .array(draws.map { .integer(Int64($0)) }),
             "min_confidence": options.minimumConfidence.map { .number(Double($0)) } ?? .null,
             "min_d_score": options.minimumDScore.map { .number(Double($0)) } ?? .null,
         ]),

@@ -282,6 +282,8 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
         source: .init(format: "reptile-text-gan", files: sourceFiles, records: totalDraws, processing: [
             "generator": .string(generatorName), "confidence_source": .string(confidenceSource), "d_score": .string(textDScoreDescription),
             "draws": .integer(Int64(totalDraws)), "acceptance_rate": .number(rounded(Double(total) / Double(max(totalDraws, 1)))),
+            // Per class, to see how near a filter brings each class to --max-draws.
+            "class_draws": .array(draws.map { .integer(Int64($0)) }),
             "dropped_duplicates": .integer(Int64(duplicates)), "dropped_training_copies": .integer(Int64(copies)),
             "dropped_empty": .integer(Int64(empty)), "dropped_below_min_confidence": .integer(Int64(lowConfidence)),
             "temperature": .number(rounded(Double(options.temperature), digits: 6)), "top_p": .number(rounded(Double(options.topP), digits: 6)),

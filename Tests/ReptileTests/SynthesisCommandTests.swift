@@ -68,6 +68,7 @@ import Testing
             assert all(0 <= c <= 1 for c in confidences) and len(set(scores)) > 1
             assert info["splits"]["synthetic"]["class_counts"] == [6] * 10
             assert info["source"]["processing"]["confidence_source"].startswith("classifier:"), info["source"]
+            assert info["source"]["processing"]["class_draws"] == [6] * 10, info["source"]  # unfiltered: none drawn in vain
             pngs = sorted(glob.glob(os.path.join(root, "png", "*", "*.png")))
             assert len(pngs) == 60, len(pngs)
             for p in pngs:

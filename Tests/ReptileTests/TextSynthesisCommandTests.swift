@@ -82,6 +82,7 @@ import Testing
             assert all(isinstance(r["d_score"], float) and isinstance(r["confidence"], float) for r in rows)
             p = info["source"]["processing"]
             assert p["draws"] == 42 + p["dropped_duplicates"] + p["dropped_training_copies"] + p["dropped_empty"] + p["dropped_below_min_confidence"] or p["draws"] > 42
+            assert sum(p["class_draws"]) == p["draws"] and len(p["class_draws"]) == len(info["class_names"]), p
             assert "dropped_duplicates" in p and "dropped_training_copies" in p and p["confidence_source"].startswith("classifier:")
             print("OK")
             """, arguments: [synthetic.path, trainingFile.path])
