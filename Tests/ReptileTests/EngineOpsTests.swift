@@ -67,51 +67,51 @@ import Testing
         for (rows, columns, inner) in [(300, 40, 400), (40, 300, 400)] {
             #expect(BLAS.$taskThreadCount.withValue(2) { gemmWorkerCount(rows: rows, columns: columns, inner: inner) } == 2)
             for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-              for beta: Float in [1, 0] {
-                let pad = 3
-                let storedA = transposeA ? (inner, rows) : (rows, inner), storedB = transposeB ? (columns, inner) : (inner, columns)
-                let strideA = storedA.1 + pad, strideB = storedB.1 + pad, strideC = columns + pad
-                let a = (0..<(storedA.0 * strideA)).map { _ in random.nextUnitFloat() - 0.5 }
-                let b = (0..<(storedB.0 * strideB)).map { _ in random.nextUnitFloat() - 0.5 }
-                let initialC = (0..<(rows * strideC)).map { index in
-                    beta == 0 && index % strideC < columns ? Float.nan : random.nextUnitFloat() - 0.5
-                }
-                func elementA(_ i: Int, _ k: Int) -> Double { Double(transposeA ? a[k * strideA + i] : a[i * strideA + k]) }
-                func elementB(_ k: Int, _ j: Int) -> Double { Double(transposeB ? b[j * strideB + k] : b[k * strideB + j]) }
-                // Every seventh entry along the diagonals (each row and column of both blocks), and the padding.
-                var expected: [(index: Int, value: Double)] = []
-                for i in 0..<rows {
-                    for j in 0..<strideC where j >= columns || (i + j) % 7 == 0 {
-                        var value = j < columns && beta == 0 ? 0 : Double(initialC[i * strideC + j])
-                        if j < columns {
-                            var sum = 0.0
-                            for k in 0..<inner { sum += elementA(i, k) * elementB(k, j) }
-                            value += 0.5 * sum
-                        }
-                        expected.append((i * strideC + j, value))
+                for beta: Float in [1, 0] {
+                    let pad = 3
+                    let storedA = transposeA ? (inner, rows) : (rows, inner), storedB = transposeB ? (columns, inner) : (inner, columns)
+                    let strideA = storedA.1 + pad, strideB = storedB.1 + pad, strideC = columns + pad
+                    let a = (0..<(storedA.0 * strideA)).map { _ in random.nextUnitFloat() - 0.5 }
+                    let b = (0..<(storedB.0 * strideB)).map { _ in random.nextUnitFloat() - 0.5 }
+                    let initialC = (0..<(rows * strideC)).map { index in
+                        beta == 0 && index % strideC < columns ? Float.nan : random.nextUnitFloat() - 0.5
                     }
-                }
-                for threads in [2, 1] {
-                    var c = initialC
-                    BLAS.$taskThreadCount.withValue(threads) {
-                        a.withUnsafeBufferPointer { aBuffer in
-                            b.withUnsafeBufferPointer { bBuffer in
-                                c.withUnsafeMutableBufferPointer { cBuffer in
-                                    matrixMultiply(aBuffer.baseAddress!, transposeA: transposeA, bBuffer.baseAddress!, transposeB: transposeB,
-                                                   into: cBuffer.baseAddress!, rows: rows, columns: columns, inner: inner, alpha: 0.5, beta: beta,
-                                                   strideA: strideA, strideB: strideB, strideC: strideC)
+                    func elementA(_ i: Int, _ k: Int) -> Double { Double(transposeA ? a[k * strideA + i] : a[i * strideA + k]) }
+                    func elementB(_ k: Int, _ j: Int) -> Double { Double(transposeB ? b[j * strideB + k] : b[k * strideB + j]) }
+                    // Every seventh entry along the diagonals (each row and column of both blocks), and the padding.
+                    var expected: [(index: Int, value: Double)] = []
+                    for i in 0..<rows {
+                        for j in 0..<strideC where j >= columns || (i + j) % 7 == 0 {
+                            var value = j < columns && beta == 0 ? 0 : Double(initialC[i * strideC + j])
+                            if j < columns {
+                                var sum = 0.0
+                                for k in 0..<inner { sum += elementA(i, k) * elementB(k, j) }
+                                value += 0.5 * sum
+                            }
+                            expected.append((i * strideC + j, value))
+                        }
+                    }
+                    for threads in [2, 1] {
+                        var c = initialC
+                        BLAS.$taskThreadCount.withValue(threads) {
+                            a.withUnsafeBufferPointer { aBuffer in
+                                b.withUnsafeBufferPointer { bBuffer in
+                                    c.withUnsafeMutableBufferPointer { cBuffer in
+                                        matrixMultiply(aBuffer.baseAddress!, transposeA: transposeA, bBuffer.baseAddress!, transposeB: transposeB,
+                                                       into: cBuffer.baseAddress!, rows: rows, columns: columns, inner: inner, alpha: 0.5, beta: beta,
+                                                       strideA: strideA, strideB: strideB, strideC: strideC)
+                                    }
                                 }
                             }
                         }
+                        // A NaN left in C counts as the worst error (max() would pass over it).
+                        let worst = expected.map { entry in
+                            let error = abs(Double(c[entry.index]) - entry.value)
+                            return error.isNaN ? .infinity : error
+                        }.max() ?? 0
+                        #expect(worst < 1e-3, "\(rows)×\(columns)×\(inner) transposes \(transposeA)/\(transposeB), beta \(beta), on \(threads) threads: off by \(worst)")
                     }
-                    // A NaN left in C counts as the worst error (max() would pass over it).
-                    let worst = expected.map { entry in
-                        let error = abs(Double(c[entry.index]) - entry.value)
-                        return error.isNaN ? .infinity : error
-                    }.max() ?? 0
-                    #expect(worst < 1e-3, "\(rows)×\(columns)×\(inner) transposes \(transposeA)/\(transposeB), beta \(beta), on \(threads) threads: off by \(worst)")
                 }
-              }
             }
         }
     }
