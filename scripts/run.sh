@@ -33,7 +33,7 @@ FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-3}
 # epoch, README CAS 92 → 95 %; leaving it out gives a tenth more images, 94.58 → 94.85 %).
 CAS_EPOCHS=${CAS_EPOCHS:-10}
 # Generation on the full sample: a wider noise (more varied digits) whose wrong-looking samples the
-# real-train classifier drops (README, train image: CAS 80 → 92.0 ± 1.1 %; about 4 draws per image
+# real-train classifier drops (README, train image: CAS 80 → 92.0 ± 1.1 %; 3–4 draws per image
 # kept); low-data runs use scale 2 (README, low data). NOISE_SCALE=1 MIN_CONFIDENCE= gives plain sampling.
 NOISE_SCALE=${NOISE_SCALE:-$([ -n "$REAL_PER_CLASS" ] && echo 2 || echo 4)}
 MIN_CONFIDENCE=${MIN_CONFIDENCE-0.5}
