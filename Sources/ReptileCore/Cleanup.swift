@@ -19,9 +19,24 @@ public enum InterruptCleanup {
         paths.remove(path)
     }
 
+    /// Runs on the signal thread while the command may still be writing into these folders, so a
+    /// plain recursive delete can lose the race (a file created after the listing makes the final
+    /// rmdir fail). Renaming first takes the whole folder out of the writer's reach at once: its
+    /// next file fails to open. The new name keeps the `.partial-PID-` form, so a leftover would
+    /// still be recognised as abandoned by the next run.
     public static func removeAll() {
         lock.lock(); defer { lock.unlock() }
-        for path in paths { try? FileManager.default.removeItem(atPath: path) }
+        let fileManager = FileManager.default
+        for path in paths {
+            let doomed = path + ".removing"
+            let target = rename(path, doomed) == 0 ? doomed : path
+            for _ in 0..<20 {
+                try? fileManager.removeItem(atPath: target)
+                if target != path { try? fileManager.removeItem(atPath: path) }  // recreated by the writer
+                if !fileManager.fileExists(atPath: target) && !fileManager.fileExists(atPath: path) { break }
+                usleep(5_000)
+            }
+        }
         paths.removeAll()
     }
 }
