@@ -252,7 +252,12 @@ func writeAtomically(to path: String, force: Bool, _ body: (FileHandle) throws -
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare the test accuracy of pretrain/finetune reports in one table.",
-        discussion: "Each argument is LABEL=PATH, PATH a report.json or the output folder holding one, e.g. real=outputs/mnist-sample-classifier synthetic=outputs/cas.")
+        discussion: """
+            Each argument is LABEL=PATH, PATH a report.json or the output folder holding one, e.g. \
+            real=outputs/mnist-sample-classifier synthetic=outputs/cas. A finetune that continued a \
+            classifier lists what that one was trained on first ("A, then B"), read from the report \
+            next to its checkpoint.
+            """)
 
     @Argument(help: "LABEL=PATH pairs, in the order of the table's rows (the first is the baseline).")
     var reports: [String]

@@ -13,6 +13,10 @@ public struct ComparisonRow: Codable, Equatable, Sendable {
     public var evaluatedOn: String
     /// Training sources with their record counts, e.g. `datasets/mnist-sample:train (7200)`.
     public var trainedOn: [String]
+    /// For a finetune that continued a classifier: what that classifier was trained on, one entry
+    /// (its sources joined by " + ") per earlier stage, oldest first, read from the report next to
+    /// its checkpoint; the checkpoint's path when there is no such report.
+    public var earlierStages: [String]
 }
 
 /// The parts of pretrain and finetune reports that a comparison reads; both kinds decode into it.
@@ -21,6 +25,7 @@ private struct ReportSummaryFields: Decodable {
     struct Used: Decodable { var dataset: String; var split: String; var records: Int }
     struct Summary: Decodable { var accuracy: MeanAndDeviation; var macroF1: MeanAndDeviation }
     struct FinetuneData: Decodable { var train: [Used]; var evaluation: Used }
+    struct Start: Decodable { var checkpoint: String?; var sha256: String?; var scratch: Bool }
     /// Every classifier report describes its classifier; other JSON files do not.
     struct Present: Decodable {
         init(from decoder: Decoder) throws { _ = try decoder.container(keyedBy: AnyKey.self) }
@@ -36,6 +41,7 @@ private struct ReportSummaryFields: Decodable {
     var after: Metrics?
     var summary: Summary?
     var data: FinetuneDataOrSplits?
+    var start: Start?
 
     /// Pretrain reports keep `data` as a map from split name to what was used; finetune reports
     /// as a record with `train` and `evaluation`.
@@ -66,11 +72,10 @@ public func compareReports(_ entries: [(label: String, path: String)]) throws ->
         } catch {
             throw ReptileError(path: path, "is not a pretrain or finetune report", fix: "pass a report.json written by `reptile pretrain` or `reptile finetune`")
         }
-        let describe = { (used: ReportSummaryFields.Used) in "\(used.dataset):\(used.split) (\(used.records))" }
         if let summary = fields.summary, case .finetune(let used)? = fields.data {
             return ComparisonRow(label: entry.label, report: path, accuracy: summary.accuracy, macroF1: summary.macroF1,
                                  evaluatedOn: "\(used.evaluation.dataset):\(used.evaluation.split)",
-                                 trainedOn: used.train.map(describe))
+                                 trainedOn: fields.trainedOn, earlierStages: earlierStages(of: fields))
         }
         guard let test = fields.test, case .splits(let splits)? = fields.data, let evaluation = splits["test"] else {
             throw ReptileError(path: path, "has no accuracy on a test split", fix: "pretrain on a dataset with a test split, or pass a finetune report")
@@ -78,12 +83,47 @@ public func compareReports(_ entries: [(label: String, path: String)]) throws ->
         return ComparisonRow(label: entry.label, report: path, accuracy: MeanAndDeviation([test.accuracy]),
                              macroF1: MeanAndDeviation([test.macroF1]),
                              evaluatedOn: "\(evaluation.dataset):\(evaluation.split)",
-                             trainedOn: splits["train"].map { [describe($0)] } ?? [])
+                             trainedOn: fields.trainedOn, earlierStages: [])
     }
 }
 
+extension ReportSummaryFields {
+    var trainedOn: [String] {
+        let describe = { (used: Used) in "\(used.dataset):\(used.split) (\(used.records))" }
+        switch data {
+        case .finetune(let used)?: return used.train.map(describe)
+        case .splits(let splits)?: return splits["train"].map { [describe($0)] } ?? []
+        case nil: return []
+        }
+    }
+}
+
+/// The stages before a finetune, followed through the reports next to each starting checkpoint
+/// while that checkpoint is still the one the finetune started from (a few stages at most: a chain
+/// that long is more likely a loop of copied folders).
+private func earlierStages(of fields: ReportSummaryFields) -> [String] {
+    var stages: [String] = []
+    var current = fields
+    while let start = current.start, !start.scratch, let checkpoint = start.checkpoint, stages.count < 8 {
+        let report = ((checkpoint as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent(ClassifierRunFiles.report)
+        guard start.sha256 == nil || (try? SHA256.hex(ofFileAt: checkpoint)) == start.sha256 else {
+            stages.append("from \(checkpoint) (replaced since)")
+            break
+        }
+        guard let data = FileManager.default.contents(atPath: report),
+              let earlier = try? StableJSON.decode(ReportSummaryFields.self, from: data) else {
+            stages.append("from \(checkpoint)")
+            break
+        }
+        stages.append(earlier.trainedOn.joined(separator: " + "))
+        current = earlier
+    }
+    return stages.reversed()
+}
+
 /// A Markdown table: accuracy and macro-F1 in percent (mean ± std when there were repeats), the
-/// difference to the first row, and the training data.
+/// difference to the first row, and the training data, earlier stages first ("A, then B").
 public func comparisonTable(_ rows: [ComparisonRow]) -> String {
     func percent(_ value: MeanAndDeviation) -> String {
         let mean = String(format: "%.2f", value.mean * 100)
@@ -93,7 +133,7 @@ public func comparisonTable(_ rows: [ComparisonRow]) -> String {
     for row in rows {
         let difference = (row.accuracy.mean - rows[0].accuracy.mean) * 100
         let versusFirst = row == rows[0] ? "" : String(format: "%+.2f", difference)
-        lines.append("| \(row.label) | \(percent(row.accuracy)) | \(percent(row.macroF1)) | \(versusFirst) | \(row.trainedOn.joined(separator: " + ")) |")
+        lines.append("| \(row.label) | \(percent(row.accuracy)) | \(percent(row.macroF1)) | \(versusFirst) | \((row.earlierStages + [row.trainedOn.joined(separator: " + ")]).joined(separator: ", then ")) |")
     }
     let evaluations = Set(rows.map(\.evaluatedOn))
     lines.append("")

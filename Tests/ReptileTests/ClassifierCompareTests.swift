@@ -37,4 +37,36 @@ import ReptileCore
         #expect(notAReport.standardError.contains("dataset_info.json: is not a pretrain or finetune report"))
         #expect(try Support.reptile(["compare", "nolabel"]).status == 1)
     }
+
+    /// A finetune that continued a classifier shows what that classifier was trained on first, read
+    /// from the report next to its checkpoint, and says so when the checkpoint was replaced since.
+    @Test func continuedClassifiersShowTheirEarlierTraining() throws {
+        let dataset = try ClassifierFixtures.mnist.get()
+        let pretrained = try ClassifierFixtures.classifier.get()
+        let parent = try Support.makeTemporaryFolder("compare-stages")
+        defer { Support.remove(parent) }
+        let start = parent.appendingPathComponent("start")
+        try FileManager.default.copyItem(at: pretrained, to: start)
+        let continued = parent.appendingPathComponent("continued")
+        let trained = try Support.reptile(["finetune", "--classifier", start.appendingPathComponent("classifier.h5").path,
+                                           "--train", "\(dataset.path):train", "--eval", dataset.path, "--out", continued.path,
+                                           "--epochs", "1", "--batch-size", "16", "--threads", "1", "--seed", "4"])
+        try #require(trained.status == 0, "\(trained.standardError)")
+        let pretrainReport = try ClassifierFixtures.json(start.appendingPathComponent("report.json"))
+        let pretrainTrain = try #require(((pretrainReport["data"] as? [String: Any])?["train"] as? [String: Any])?["records"] as? Int)
+
+        let table = try Support.reptile(["compare", "start=\(start.path)", "continued=\(continued.path)"])
+        try #require(table.status == 0, "\(table.standardError)")
+        let row = try #require(table.standardOutput.split(separator: "\n").first { $0.hasPrefix("| continued |") })
+        #expect(row.hasSuffix("| \(dataset.path):train (\(pretrainTrain)), then \(dataset.path):train (\(pretrainTrain)) |"), "\(row)")
+
+        // The starting checkpoint overwritten: its report no longer describes what the finetune began from.
+        let handle = try FileHandle(forWritingTo: start.appendingPathComponent("classifier.h5"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0]))
+        try handle.close()
+        let replaced = try Support.reptile(["compare", "continued=\(continued.path)"])
+        try #require(replaced.status == 0, "\(replaced.standardError)")
+        #expect(replaced.standardOutput.contains("| from \(start.path)/classifier.h5 (replaced since), then \(dataset.path):train"))
+    }
 }
