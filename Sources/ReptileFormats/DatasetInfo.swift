@@ -152,3 +152,17 @@ public struct DatasetFolder: Sendable {
         return try splitInfo.shards.map { try ShardReader(path: shardPath($0)) }
     }
 }
+
+extension DatasetInfo {
+    /// The sha256 of a dataset_info.json without its provenance (command line, creation time, tool
+    /// version): what stays the same when a dataset is ingested again from the same sources with the
+    /// same settings, since the rest lists every source file's and shard's sha256.
+    public static func contentSHA256(ofInfoAt path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path),
+              case .object(var fields) = try? StableJSON.decode(JSONValue.self, from: data) else {
+            throw ReptileError(path: path, "cannot be read as JSON", fix: "ingest the dataset again")
+        }
+        fields["provenance"] = nil
+        return SHA256.hex(of: try StableJSON.encode(JSONValue.object(fields), pretty: false))
+    }
+}

@@ -258,11 +258,8 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
         state = try ImageGANState.load(from: checkpointPath)
         config = state.config
         dataset = try TrainingDataset(path: options.dataset ?? config.dataset)
-        guard dataset.infoSHA256 == config.datasetInfoSha256 else {
-            throw ReptileError(path: URL(fileURLWithPath: dataset.folder.path).appendingPathComponent(DatasetInfo.fileName).path,
-                               "differs from the dataset the run was trained on (dataset_info.json sha256 \(dataset.infoSHA256.prefix(12))…, the run has \(config.datasetInfoSha256.prefix(12))…)",
-                               fix: "resume with the same dataset, or start a new run with --force")
-        }
+        try checkResumedDataset(folder: dataset.folder.path, fileSHA256: dataset.infoSHA256,
+                                recordedFileSHA256: config.datasetInfoSha256, recordedContentSHA256: config.datasetContentSha256)
         try checkUnchangedOnResume(options, config: config, checkpoint: checkpointPath)
         if let minimumSteps = options.minimumStepsPerEpoch,
            passesPerEpoch(minimumSteps: minimumSteps, trainCount: dataset.trainCount, batchSize: config.batchSize) != config.trainingPassesPerEpoch {
@@ -310,6 +307,8 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
                                    learningRate: options.learningRate ?? ImageGANTrainingOptions.defaultLearningRate,
                                    seed: options.seed ?? 0,
                                    threads: options.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        config.datasetContentSha256 = try DatasetInfo.contentSHA256(
+            ofInfoAt: URL(fileURLWithPath: dataset.folder.path).appendingPathComponent(DatasetInfo.fileName).path)
         guard config.batchSize >= 2 else {
             throw ReptileError(path: datasetPath, "has \(dataset.trainCount) training image; the GAN needs at least 2", fix: "ingest more images")
         }

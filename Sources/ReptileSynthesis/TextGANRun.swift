@@ -54,6 +54,9 @@ public struct TextGANRunConfig: Codable, Equatable, Sendable {
     public var seed: UInt64
     public var threads: Int
     public var ppo: TextPPOSettings?
+    /// The sha256 of dataset_info.json without its provenance (`DatasetInfo.contentSHA256`), so a
+    /// dataset ingested again from the same sources still resumes; nil in runs made before it.
+    public var datasetContentSha256: String?
 }
 
 extension RunNames {

@@ -200,11 +200,8 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         state = try TextGANState.load(from: checkpointPath)
         config = state.config
         data = try TextTrainingData(path: options.dataset ?? config.dataset, validationFraction: config.validationFraction, seed: config.seed)
-        guard data.infoSHA256 == config.datasetInfoSha256 else {
-            throw ReptileError(path: URL(fileURLWithPath: data.folder.path).appendingPathComponent(DatasetInfo.fileName).path,
-                               "differs from the dataset the run was trained on (dataset_info.json sha256 \(data.infoSHA256.prefix(12))…, the run has \(config.datasetInfoSha256.prefix(12))…)",
-                               fix: "resume with the same dataset, or start a new run with --force")
-        }
+        try checkResumedDataset(folder: data.folder.path, fileSHA256: data.infoSHA256,
+                                recordedFileSHA256: config.datasetInfoSha256, recordedContentSHA256: config.datasetContentSha256)
         var changed: [String] = []
         if let value = options.seed, value != config.seed { changed.append("--seed") }
         if let value = options.batchSize, value != config.batchSize { changed.append("--batch-size") }
@@ -272,6 +269,8 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
             discriminatorEpochs: options.discriminatorEpochs ?? TextGANTrainingOptions.defaultDiscriminatorEpochs,
             discriminatorLearningRate: TextGANTrainingOptions.defaultDiscriminatorLearningRate,
             seed: seed, threads: options.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        config.datasetContentSha256 = try DatasetInfo.contentSHA256(
+            ofInfoAt: URL(fileURLWithPath: data.folder.path).appendingPathComponent(DatasetInfo.fileName).path)
         state = try TextGANState(config: config)
         staging = try StagingFolder(destination: runPath, force: options.force)
         report(String(format: "vocabulary %d tokens (%.1f %% of training tokens unknown); %.1f %% of %d training texts cut at %d tokens; validation: %@ (%d texts)",

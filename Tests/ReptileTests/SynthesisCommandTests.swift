@@ -217,6 +217,34 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: killed.appendingPathComponent("samples/epoch-0002.png").path))
     }
 
+    /// A dataset ingested again the same way (another creation time and command line in its
+    /// provenance) still resumes; one ingested with another seed, other images, does not.
+    @Test func resumeAcceptsTheSameDataIngestedAgainAndRefusesOtherData() throws {
+        let parent = try Support.makeTemporaryFolder("resume-reingest")
+        defer { Support.remove(parent) }
+        let dataset = try Self.ingestSample(into: parent)
+        let run = parent.appendingPathComponent("run")
+        let trained = try Self.train(["--dataset", dataset.path, "--out", run.path, "--epochs", "1", "--seed", "3"])
+        try #require(trained.status == 0, "\(trained.standardError)")
+
+        let infoPath = dataset.appendingPathComponent("dataset_info.json")
+        func reingest(seed: String) throws {
+            try #require(try Self.ingestSample(into: parent, extra: ["--force", "--seed", seed]).path == dataset.path)
+            // Same second or not, make the provenance differ as a later ingest's would.
+            let text = try String(contentsOf: infoPath, encoding: .utf8)
+                .replacingOccurrences(of: #""created" : "[^"]*""#, with: #""created" : "2001-01-01T00:00:00Z""#, options: .regularExpression)
+            try text.write(to: infoPath, atomically: true, encoding: .utf8)
+        }
+        try reingest(seed: "1")
+        let resumed = try Self.train(["--dataset", dataset.path, "--out", run.path, "--resume", "--epochs", "2"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+
+        try reingest(seed: "2")
+        let other = try Self.train(["--dataset", dataset.path, "--out", run.path, "--resume", "--epochs", "3"])
+        #expect(other.status == 1 && other.standardError.contains("dataset_info.json: differs from the dataset the run was trained on"),
+                "\(other.standardError)")
+    }
+
     /// Ctrl-C during generate removes the unfinished folder (nothing named synthetic, no hidden
     /// staging folder), and running it again completes.
     @Test func anInterruptedGenerateLeavesNoPartialOutputAndARerunCompletes() throws {
