@@ -112,6 +112,8 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
 public struct DatasetFolder: Sendable {
     public let path: String
     public let info: DatasetInfo
+    /// dataset_info.json as read, for the checksums below.
+    private let infoData: Data
 
     public init(path: String) throws {
         self.path = path
@@ -127,6 +129,7 @@ public struct DatasetFolder: Sendable {
             throw ReptileError(path: path, "is not a dataset: it has no \(DatasetInfo.fileName)",
                                fix: "give a folder made by `reptile ingest` (an unfinished one is never renamed into place)")
         }
+        infoData = data
         do {
             info = try StableJSON.decode(DatasetInfo.self, from: data)
         } catch {
@@ -137,6 +140,19 @@ public struct DatasetFolder: Sendable {
                 throw ReptileError(path: shardPath(shard), "is listed in \(DatasetInfo.fileName) but missing", fix: "re-create the dataset with `reptile ingest`")
             }
         }
+    }
+
+    /// The sha256 of dataset_info.json, which lists every shard's sha256: the dataset's identity.
+    public var infoSHA256: String { SHA256.hex(of: infoData) }
+
+    /// The same without the provenance (command line, creation time, tool version): what stays
+    /// equal when a dataset is ingested again from the same sources with the same settings.
+    public func contentSHA256() throws -> String {
+        guard case .object(var fields) = try StableJSON.decode(JSONValue.self, from: infoData) else {
+            throw ReptileError(path: path, "\(DatasetInfo.fileName) is not a JSON object", fix: "re-create the dataset with `reptile ingest`")
+        }
+        fields["provenance"] = nil
+        return SHA256.hex(of: try StableJSON.encode(JSONValue.object(fields), pretty: false))
     }
 
     public func shardPath(_ shard: ShardSummary) -> String {
@@ -150,19 +166,5 @@ public struct DatasetFolder: Sendable {
                                fix: "choose one of those")
         }
         return try splitInfo.shards.map { try ShardReader(path: shardPath($0)) }
-    }
-}
-
-extension DatasetInfo {
-    /// The sha256 of a dataset_info.json without its provenance (command line, creation time, tool
-    /// version): what stays the same when a dataset is ingested again from the same sources with the
-    /// same settings, since the rest lists every source file's and shard's sha256.
-    public static func contentSHA256(ofInfoAt path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path),
-              case .object(var fields) = try? StableJSON.decode(JSONValue.self, from: data) else {
-            throw ReptileError(path: path, "cannot be read as JSON", fix: "ingest the dataset again")
-        }
-        fields["provenance"] = nil
-        return SHA256.hex(of: try StableJSON.encode(JSONValue.object(fields), pretty: false))
     }
 }

@@ -209,7 +209,6 @@ func argmaxRows(_ logits: Tensor) -> [Int] {
 /// The dataset a run trains on, checked against what the GAN accepts.
 struct TrainingDataset {
     let folder: DatasetFolder
-    let infoSHA256: String
     let shape: ImageShape
     let trainCount: Int
     let classCounts: [Int]
@@ -232,7 +231,6 @@ struct TrainingDataset {
         self.shape = shape
         trainCount = train.count
         classCounts = train.classCounts
-        infoSHA256 = try SHA256.hex(ofFileAt: infoPath)
     }
 }
 
@@ -258,8 +256,8 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
         state = try ImageGANState.load(from: checkpointPath)
         config = state.config
         dataset = try TrainingDataset(path: options.dataset ?? config.dataset)
-        try checkResumedDataset(folder: dataset.folder.path, fileSHA256: dataset.infoSHA256,
-                                recordedFileSHA256: config.datasetInfoSha256, recordedContentSHA256: config.datasetContentSha256)
+        try checkResumedDataset(dataset.folder, recordedFileSHA256: config.datasetInfoSha256,
+                                recordedContentSHA256: config.datasetContentSha256)
         try checkUnchangedOnResume(options, config: config, checkpoint: checkpointPath)
         if let minimumSteps = options.minimumStepsPerEpoch,
            passesPerEpoch(minimumSteps: minimumSteps, trainCount: dataset.trainCount, batchSize: config.batchSize) != config.trainingPassesPerEpoch {
@@ -298,7 +296,7 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
                                                 discriminatorHead: options.discriminatorHead ?? .acgan,
                                                 spectralNorm: options.spectralNorm ?? false,
                                                 generatorConditioning: options.generatorConditioning ?? ImageGANTrainingOptions.defaultGeneratorConditioning)
-        config = ImageGANRunConfig(dataset: datasetPath, datasetInfoSha256: dataset.infoSHA256, classNames: dataset.folder.info.classNames,
+        config = ImageGANRunConfig(dataset: datasetPath, datasetInfoSha256: dataset.folder.infoSHA256, classNames: dataset.folder.info.classNames,
                                    imageHeight: dataset.shape.height, imageWidth: dataset.shape.width, imageChannels: dataset.shape.channels,
                                    architecture: architecture, diffAugment: augment,
                                    emaDecay: options.emaDecay ?? ImageGANTrainingOptions.defaultEMADecay,
@@ -307,8 +305,7 @@ public func trainImageGAN(_ options: ImageGANTrainingOptions, report: (String) -
                                    learningRate: options.learningRate ?? ImageGANTrainingOptions.defaultLearningRate,
                                    seed: options.seed ?? 0,
                                    threads: options.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        config.datasetContentSha256 = try DatasetInfo.contentSHA256(
-            ofInfoAt: URL(fileURLWithPath: dataset.folder.path).appendingPathComponent(DatasetInfo.fileName).path)
+        config.datasetContentSha256 = try dataset.folder.contentSHA256()
         guard config.batchSize >= 2 else {
             throw ReptileError(path: datasetPath, "has \(dataset.trainCount) training image; the GAN needs at least 2", fix: "ingest more images")
         }

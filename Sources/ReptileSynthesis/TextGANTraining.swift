@@ -128,7 +128,6 @@ public struct TextGANTrainingResult: Sendable {
 /// texts set apart.
 struct TextTrainingData {
     let folder: DatasetFolder
-    let infoSHA256: String
     var trainTexts: [String] = [], trainLabels: [Int] = []
     var validationTexts: [String] = [], validationLabels: [Int] = []
     var testTexts: [String] = [], testLabels: [Int] = []
@@ -144,7 +143,6 @@ struct TextTrainingData {
         guard let train = folder.info.splits["train"], train.count > 0 else {
             throw ReptileError(path: infoPath, "has no train split", fix: "ingest the dataset with a training split")
         }
-        infoSHA256 = try SHA256.hex(ofFileAt: infoPath)
         (trainTexts, trainLabels) = try Self.read(folder, split: "train")
         if folder.info.splits["test"] != nil { (testTexts, testLabels) = try Self.read(folder, split: "test") }
         if folder.info.splits["val"] != nil {
@@ -200,8 +198,8 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         state = try TextGANState.load(from: checkpointPath)
         config = state.config
         data = try TextTrainingData(path: options.dataset ?? config.dataset, validationFraction: config.validationFraction, seed: config.seed)
-        try checkResumedDataset(folder: data.folder.path, fileSHA256: data.infoSHA256,
-                                recordedFileSHA256: config.datasetInfoSha256, recordedContentSHA256: config.datasetContentSha256)
+        try checkResumedDataset(data.folder, recordedFileSHA256: config.datasetInfoSha256,
+                                recordedContentSHA256: config.datasetContentSha256)
         var changed: [String] = []
         if let value = options.seed, value != config.seed { changed.append("--seed") }
         if let value = options.batchSize, value != config.batchSize { changed.append("--batch-size") }
@@ -258,7 +256,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         }
         let classNames = data.folder.info.classNames
         config = TextGANRunConfig(
-            dataset: datasetPath, datasetInfoSha256: data.infoSHA256, classNames: classNames, vocabulary: vocabulary.entries,
+            dataset: datasetPath, datasetInfoSha256: data.folder.infoSHA256, classNames: classNames, vocabulary: vocabulary.entries,
             architecture: TextGANArchitecture(vocabularySize: vocabulary.count, classCount: classNames.count, maximumLength: maximumLength),
             truncatedShare: rounded(Double(truncated) / Double(data.trainTexts.count)),
             unknownShare: rounded(Double(unknown) / Double(max(tokens, 1))),
@@ -269,8 +267,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
             discriminatorEpochs: options.discriminatorEpochs ?? TextGANTrainingOptions.defaultDiscriminatorEpochs,
             discriminatorLearningRate: TextGANTrainingOptions.defaultDiscriminatorLearningRate,
             seed: seed, threads: options.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        config.datasetContentSha256 = try DatasetInfo.contentSHA256(
-            ofInfoAt: URL(fileURLWithPath: data.folder.path).appendingPathComponent(DatasetInfo.fileName).path)
+        config.datasetContentSha256 = try data.folder.contentSHA256()
         state = try TextGANState(config: config)
         staging = try StagingFolder(destination: runPath, force: options.force)
         report(String(format: "vocabulary %d tokens (%.1f %% of training tokens unknown); %.1f %% of %d training texts cut at %d tokens; validation: %@ (%d texts)",
