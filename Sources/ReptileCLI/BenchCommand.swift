@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ReptileBench
 import ReptileCore
+import ReptileEngine
 
 extension Workload: ExpressibleByArgument {}
 
@@ -36,7 +37,7 @@ struct Bench: ParsableCommand {
     @Option(help: "W5's pretrained encoder folder (Hugging Face layout); default ../shared/models/all-MiniLM-L6-v2 when it exists, else random weights of that shape.")
     var encoder: String?
 
-    @Flag(help: "Also print, before and after the workloads, the core probe of PLATFORM.md §0 (≈0.06 s: two cores, ≈0.12 s: one) and the 1024³ sgemm GFLOP/s.")
+    @Flag(help: "Also print, before and after the workloads, the core probe of PLATFORM.md §0 (≈0.06 s: two cores, ≈0.12 s: one), the 1024³ sgemm GFLOP/s and the OpenBLAS kernels in use.")
     var probe = false
 
     func run() throws {
@@ -67,7 +68,8 @@ struct Bench: ParsableCommand {
     private func printProbe(_ threads: Int) {
         let probeSeconds = measureCoreProbe()
         let gigaflops = measureSgemmCeiling(threads: threads)
-        emit(String(format: "{\"probe\":\"cores\",\"seconds\":%.3f,\"sgemm_1024_gflops\":%.1f,\"threads\":%d}", probeSeconds, gigaflops, threads))
+        emit(String(format: "{\"probe\":\"cores\",\"seconds\":%.3f,\"sgemm_1024_gflops\":%.1f,\"threads\":%d", probeSeconds, gigaflops, threads)
+             + ",\"blas_core\":\"\(BLAS.coreName)\"}")
     }
 
     /// One line, unbuffered, so a long run shows each result as soon as it exists.

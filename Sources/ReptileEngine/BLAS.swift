@@ -171,6 +171,8 @@ public enum BLAS {
     /// Makes sure OpenBLAS runs single-threaded (done once, on first use).
     static func pinLibraryToOneThread() { _ = libraryDefaultThreadCount }
 
+    /// The kernels OpenBLAS runs on ("Haswell", "SkylakeX", …), chosen while the library loads from
+    /// the CPU or from `$OPENBLAS_CORETYPE`.
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
     /// Time and floating-point work inside sgemm, counted only while switched on (`reptile bench`).

@@ -124,6 +124,22 @@ extension EngineBenchmarks {
         #expect(object["fresh_allocations"] as? Int == 0)
     }
 
+    /// `--probe` brackets the results with the core probe, the sgemm ceiling and the OpenBLAS
+    /// kernels in use (`$OPENBLAS_CORETYPE` decides them: the same here as in this process).
+    @Test func benchProbeNamesTheKernelsItRanOn() throws {
+        let result = try Support.reptile(["bench", "W4", "--steps", "1", "--warmup", "0", "--threads", "1", "--probe"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n")
+        try #require(lines.count == 3, "\(result.standardOutput)")
+        for probe in [lines[0], lines[2]] {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(probe.utf8)) as? [String: Any])
+            #expect(object["probe"] as? String == "cores")
+            #expect((object["sgemm_1024_gflops"] as? Double ?? 0) > 0)
+            #expect(object["blas_core"] as? String == BLAS.coreName)
+        }
+        #expect(lines[1].hasPrefix(#"{"workload":"W4""#))
+    }
+
     @Test func benchRejectsAnUnknownWorkloadAndZeroSteps() throws {
         let unknown = try Support.reptile(["bench", "W9"])
         #expect(unknown.status != 0)
