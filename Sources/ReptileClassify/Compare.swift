@@ -105,12 +105,12 @@ private func earlierStages(of fields: ReportSummaryFields) -> [String] {
     var stages: [String] = []
     var current = fields
     while let start = current.start, !start.scratch, let checkpoint = start.checkpoint, stages.count < 8 {
-        let report = ((checkpoint as NSString).deletingLastPathComponent as NSString)
-            .appendingPathComponent(ClassifierRunFiles.report)
         guard start.sha256 == nil || (try? SHA256.hex(ofFileAt: checkpoint)) == start.sha256 else {
             stages.append("from \(checkpoint) (replaced since)")
             break
         }
+        let report = ((checkpoint as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent(ClassifierRunFiles.report)
         guard let data = FileManager.default.contents(atPath: report),
               let earlier = try? StableJSON.decode(ReportSummaryFields.self, from: data) else {
             stages.append("from \(checkpoint)")
