@@ -375,8 +375,6 @@ extension Generate {
     }
 }
 
-extension TokenSpelling: ExpressibleByArgument {}
-
 struct TrainText: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "text",
@@ -399,8 +397,8 @@ struct TrainText: ParsableCommand {
     @Option(help: "Vocabulary size, markers included (default 5000): the most frequent words and punctuation of train.")
     var vocabSize: Int?
 
-    @Option(help: "Write tokens outside the vocabulary in characters (which join the vocabulary) instead of training on [UNK]: numbers (digit runs, digit by digit) or words (every token). With a small --vocab-size the generator can then still write phone numbers and prices, or rare words.")
-    var spell: TokenSpelling?
+    @Flag(help: "Spell words outside the vocabulary in characters (which join the vocabulary) instead of training on [UNK], so that a small --vocab-size still lets the generator write rare words and numbers.")
+    var spellRareWords = false
 
     @Option(help: "Tokens per text at most (default 32); longer training texts are cut (their share is reported).")
     var maxLength: Int?
@@ -458,7 +456,7 @@ struct TrainText: ParsableCommand {
             var options = TextGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
             runArguments.apply(to: &options)
             options.vocabularySize = vocabSize
-            options.spelling = spell
+            options.spellsRareTokens = spellRareWords ? true : nil
             options.maximumLength = maxLength
             options.epochs = epochs
             options.patience = patience

@@ -10,9 +10,8 @@ public struct TextGANTrainingOptions: Sendable {
     public var dataset: String?
     public var out: String
     public var vocabularySize: Int?
-    /// Which tokens outside the vocabulary to spell in characters instead of training on [UNK]
-    /// (nil: the run's setting when resuming, else none).
-    public var spelling: TokenSpelling?
+    /// Spell tokens outside the vocabulary in characters instead of training on [UNK] (nil: the run's setting, else no).
+    public var spellsRareTokens: Bool?
     public var maximumLength: Int?
     public var epochs: Int?
     public var patience: Int?
@@ -208,7 +207,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         if let value = options.batchSize, value != config.batchSize { changed.append("--batch-size") }
         if let value = options.learningRate, value != config.learningRate { changed.append("--learning-rate") }
         if let value = options.vocabularySize, value != config.architecture.vocabularySize { changed.append("--vocab-size") }
-        if let value = options.spelling, value != config.spelling { changed.append("--spell") }
+        if let value = options.spellsRareTokens, value != (config.spellsRareTokens ?? false) { changed.append("--spell-rare-words") }
         if let value = options.maximumLength, value != config.architecture.maximumLength { changed.append("--max-length") }
         if let value = options.patience, value != config.patience { changed.append("--patience") }
         if let value = options.validationFraction, value != config.validationFraction { changed.append("--val-fraction") }
@@ -251,7 +250,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         let maximumLength = options.maximumLength ?? TextGANTrainingOptions.defaultMaximumLength
         let vocabulary = try TextGenerationVocabulary.build(from: data.trainTexts,
                                                             maximumSize: options.vocabularySize ?? TextGANTrainingOptions.defaultVocabularySize,
-                                                            spelling: options.spelling)
+                                                            spellingRareTokens: options.spellsRareTokens ?? false)
         var truncated = 0, unknown = 0, tokens = 0
         for text in data.trainTexts {
             let encoded = vocabulary.encode(text, maximumLength: maximumLength)
@@ -262,7 +261,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         let classNames = data.folder.info.classNames
         config = TextGANRunConfig(
             dataset: datasetPath, datasetInfoSha256: data.folder.infoSHA256, classNames: classNames, vocabulary: vocabulary.entries,
-            spelling: vocabulary.spelling, architecture: TextGANArchitecture(vocabularySize: vocabulary.count, classCount: classNames.count, maximumLength: maximumLength),
+            spellsRareTokens: vocabulary.spellsRareTokens ? true : nil, architecture: TextGANArchitecture(vocabularySize: vocabulary.count, classCount: classNames.count, maximumLength: maximumLength),
             truncatedShare: rounded(Double(truncated) / Double(data.trainTexts.count)),
             unknownShare: rounded(Double(unknown) / Double(max(tokens, 1))),
             validation: data.validationSource, validationFraction: fraction,
@@ -430,7 +429,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
             summary["test_perplexity_ppo"] = .number(rounded(exp(ppo.nll), digits: 3))
             line += String(format: ", PPO %.2f", exp(ppo.nll))
         }
-        report(line + " (\(mle.tokens) test tokens, end markers included, out-of-vocabulary tokens \(vocabulary.spelling == .words ? "spelled in characters" : vocabulary.spelling == .numbers ? "scored as [UNK], numbers spelled in digits" : "scored as [UNK]"))")
+        report(line + " (\(mle.tokens) test tokens, end markers included, out-of-vocabulary tokens \(vocabulary.spellsRareTokens ? "spelled in characters" : "scored as [UNK]"))")
     }
     var reportData = try StableJSON.encode(JSONValue.object(summary), pretty: true)
     reportData.append(0x0A)

@@ -7,10 +7,9 @@ import ReptileText
 /// kept, `##` on tokens glued to their predecessor), at most `maximumSize` entries in all.
 /// `[UNK]` stands for out-of-vocabulary tokens in training; sampling never draws it, nor `[PAD]`
 /// or the start marker (`forbiddenWhenSampling`), so generated text holds only real tokens.
-/// With a `spelling`, the characters that spell the training tokens it covers come first, and such a
-/// token outside the vocabulary is spelled out instead of becoming `[UNK]` ("0800" → "0", "##8",
-/// "##0", "##0"): a small vocabulary then still lets the generator learn and write numbers (or
-/// every rare word).
+/// With `spellsRareTokens` the characters that spell every training token come first, and a token
+/// outside the vocabulary is spelled out instead of becoming `[UNK]` ("0800" → "0", "##8", "##0",
+/// "##0"): a small vocabulary then still lets the generator learn and write rare words and numbers.
 public struct TextGenerationVocabulary: Equatable, Sendable {
     public static let start = "[BOS]"
     public static let end = "[EOS]"
@@ -20,40 +19,38 @@ public struct TextGenerationVocabulary: Equatable, Sendable {
     public static let endIndex = 3
 
     public let words: WordVocabulary
-    public let spelling: TokenSpelling?
+    public let spellsRareTokens: Bool
 
-    public init(entries: [String], spelling: TokenSpelling? = nil) throws {
+    public init(entries: [String], spellsRareTokens: Bool = false) throws {
         guard entries.count > 4, entries[0] == WordVocabulary.padding, entries[1] == WordVocabulary.unknown,
               entries[2] == Self.start, entries[3] == Self.end else {
             throw ReptileError("a text generation vocabulary starts with [PAD], [UNK], [BOS], [EOS] and holds tokens after them",
                                fix: "re-create the run with `reptile train text`")
         }
         words = WordVocabulary(entries: entries)
-        self.spelling = spelling
+        self.spellsRareTokens = spellsRareTokens
     }
 
-    public static func build<Texts: Sequence>(from texts: Texts, maximumSize: Int, spelling: TokenSpelling? = nil) throws -> TextGenerationVocabulary
+    public static func build<Texts: Sequence>(from texts: Texts, maximumSize: Int, spellingRareTokens: Bool = false) throws -> TextGenerationVocabulary
     where Texts.Element == String {
         guard maximumSize > 4 else { throw ReptileError("--vocab-size must be at least 5 (4 markers and a token)", fix: "use e.g. 5000") }
         let tokenized = texts.map(GenerationTokenizer.tokens)
         var reserved = [start, end]
-        if let spelling {
-            // Every character piece the training tokens it covers need, most frequent first (ties in code-point order).
+        if spellingRareTokens {
+            // Every character piece any training token needs, most frequent first (ties in code-point order).
             var pieceCounts: [String: Int] = [:]
-            for tokens in tokenized {
-                for token in tokens where spelling.covers(token) { for piece in spelled(token) { pieceCounts[piece, default: 0] += 1 } }
-            }
+            for tokens in tokenized { for token in tokens { for piece in spelled(token) { pieceCounts[piece, default: 0] += 1 } } }
             let pieces = pieceCounts.sorted { $0.value != $1.value ? $0.value > $1.value
                 : Array($0.key.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.key.unicodeScalars.map(\.value)) }.map(\.key)
             guard maximumSize > 4 + pieces.count else {
-                throw ReptileError("--vocab-size \(maximumSize) leaves no room for words after the 4 markers and the \(pieces.count) characters that spell \(spelling.rawValue)",
-                                   fix: "use --vocab-size \(4 + pieces.count + 200) or more, or leave out --spell")
+                throw ReptileError("--vocab-size \(maximumSize) leaves no room for words after the 4 markers and the \(pieces.count) characters that spell rare words",
+                                   fix: "use --vocab-size \(4 + pieces.count + 200) or more, or leave out --spell-rare-words")
             }
             reserved += pieces
         }
         let built = WordVocabulary.build(fromTokenized: tokenized, maximumSize: maximumSize, reserved: reserved)
         guard built.count > 4 else { throw ReptileError("the training texts hold no tokens", fix: "ingest a text dataset with non-empty texts") }
-        return try TextGenerationVocabulary(entries: built.entries, spelling: spelling)
+        return try TextGenerationVocabulary(entries: built.entries, spellsRareTokens: spellingRareTokens)
     }
 
     /// A token as the characters that write it: the first keeps the token's glue, the rest are glued.
@@ -73,7 +70,7 @@ public struct TextGenerationVocabulary: Equatable, Sendable {
         var indices: [Int] = []
         for token in GenerationTokenizer.tokens(text) {
             let index = words.index(of: token)
-            if index == Self.unknownIndex, let spelling, spelling.covers(token) {
+            if index == Self.unknownIndex && spellsRareTokens {
                 indices += Self.spelled(token).map(words.index(of:))
             } else {
                 indices.append(index)
@@ -98,22 +95,5 @@ public struct TextGenerationVocabulary: Equatable, Sendable {
             tokens.append(words.entries[index])
         }
         return GenerationTokenizer.detokenize(tokens)
-    }
-}
-
-/// Which tokens outside a generation vocabulary are written in characters rather than as `[UNK]`.
-public enum TokenSpelling: String, Codable, CaseIterable, Sendable {
-    /// Runs of digits (phone numbers, prices, short codes), digit by digit.
-    case numbers
-    /// Every token, character by character.
-    case words
-
-    func covers(_ token: String) -> Bool {
-        switch self {
-        case .words: return true
-        case .numbers:
-            let body = token.hasPrefix(GenerationTokenizer.gluePrefix) ? token.dropFirst(GenerationTokenizer.gluePrefix.count) : Substring(token)
-            return !body.isEmpty && body.unicodeScalars.allSatisfy { ("0"..."9").contains($0) }
-        }
     }
 }

@@ -40,8 +40,8 @@ import Testing
     /// word seen once) is written in them, so no [UNK] is trained and the text decodes unchanged.
     @Test func spellingVocabularyWritesRareTokensInCharactersAndRoundTrips() throws {
         let texts = ["call 0800 now", "call me now", "Call 0906, now!", "me too"]
-        let vocabulary = try TextGenerationVocabulary.build(from: texts, maximumSize: 24, spelling: .words)
-        #expect(vocabulary.spelling == .words)
+        let vocabulary = try TextGenerationVocabulary.build(from: texts, maximumSize: 24, spellingRareTokens: true)
+        #expect(vocabulary.spellsRareTokens)
         #expect(TextGenerationVocabulary.spelled("0800") == ["0", "##8", "##0", "##0"])
         #expect(TextGenerationVocabulary.spelled("##!") == ["##!"])
         // Every piece that spells a training token is in, before any word.
@@ -63,16 +63,7 @@ import Testing
         let cut = vocabulary.encode("call 0800", maximumLength: 3)
         #expect(cut.truncated && vocabulary.decode(cut.indices) == "call 08")
         // Without room for words after the characters, the build says what size is needed.
-        #expect(throws: ReptileError.self) { try TextGenerationVocabulary.build(from: texts, maximumSize: 10, spelling: .words) }
-
-        // Spelling numbers only: the digits join, a rare number is written digit by digit, a rare word is [UNK].
-        let numbers = try TextGenerationVocabulary.build(from: texts, maximumSize: 14, spelling: .numbers)
-        #expect(Array(numbers.entries.prefix(11)) == ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "##0", "0", "##6", "##8", "##9", "now", "call"])
-        let encoded = numbers.encode("Call 0906, now!", maximumLength: 32).indices
-        #expect(Array(numbers.entries.suffix(3)) == ["me", "##!", "##,"])
-        #expect(encoded.filter { $0 == TextGenerationVocabulary.unknownIndex }.count == 1, "only 'Call' is rare: \(encoded)")
-        #expect(numbers.decode(encoded) == "0906, now!")
-        #expect(TokenSpelling.numbers.covers("##0800") && !TokenSpelling.numbers.covers("4u") && !TokenSpelling.numbers.covers("##"))
+        #expect(throws: ReptileError.self) { try TextGenerationVocabulary.build(from: texts, maximumSize: 10, spellingRareTokens: true) }
     }
 
     /// A generator whose output favours [UNK], [PAD] and [BOS] overwhelmingly still never samples them.
