@@ -397,9 +397,6 @@ struct TrainText: ParsableCommand {
     @Option(help: "Vocabulary size, markers included (default 5000): the most frequent words and punctuation of train.")
     var vocabSize: Int?
 
-    @Flag(help: "Spell words outside the vocabulary in characters (which join the vocabulary) instead of training on [UNK], so that a small --vocab-size still lets the generator write rare words and numbers.")
-    var spellRareWords = false
-
     @Option(help: "Tokens per text at most (default 32); longer training texts are cut (their share is reported).")
     var maxLength: Int?
 
@@ -456,7 +453,6 @@ struct TrainText: ParsableCommand {
             var options = TextGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
             runArguments.apply(to: &options)
             options.vocabularySize = vocabSize
-            options.spellsRareTokens = spellRareWords ? true : nil
             options.maximumLength = maxLength
             options.epochs = epochs
             options.patience = patience

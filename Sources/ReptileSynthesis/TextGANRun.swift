@@ -37,9 +37,6 @@ public struct TextGANRunConfig: Codable, Equatable, Sendable {
     public var datasetInfoSha256: String
     public var classNames: [String]
     public var vocabulary: [String]
-    /// Tokens outside the vocabulary are spelled in characters rather than trained as [UNK]
-    /// (`--spell-rare-words`); nil in runs made before it, which is false.
-    public var spellsRareTokens: Bool?
     public var architecture: TextGANArchitecture
     /// Share of training texts longer than `maximumLength` tokens (cut, with no end marker).
     public var truncatedShare: Double
@@ -94,7 +91,7 @@ final class TextGANState {
 
     init(config: TextGANRunConfig) throws {
         self.config = config
-        vocabulary = try TextGenerationVocabulary(entries: config.vocabulary, spellsRareTokens: config.spellsRareTokens ?? false)
+        vocabulary = try TextGenerationVocabulary(entries: config.vocabulary)
         let root = SeededRandom(seed: config.seed)
         var initialisation = root.derived("initialisation")
         generator = config.architecture.makeGenerator(name: RunNames.generator, random: &initialisation)

@@ -10,8 +10,6 @@ public struct TextGANTrainingOptions: Sendable {
     public var dataset: String?
     public var out: String
     public var vocabularySize: Int?
-    /// Spell tokens outside the vocabulary in characters instead of training on [UNK] (nil: the run's setting, else no).
-    public var spellsRareTokens: Bool?
     public var maximumLength: Int?
     public var epochs: Int?
     public var patience: Int?
@@ -207,7 +205,6 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         if let value = options.batchSize, value != config.batchSize { changed.append("--batch-size") }
         if let value = options.learningRate, value != config.learningRate { changed.append("--learning-rate") }
         if let value = options.vocabularySize, value != config.architecture.vocabularySize { changed.append("--vocab-size") }
-        if let value = options.spellsRareTokens, value != (config.spellsRareTokens ?? false) { changed.append("--spell-rare-words") }
         if let value = options.maximumLength, value != config.architecture.maximumLength { changed.append("--max-length") }
         if let value = options.patience, value != config.patience { changed.append("--patience") }
         if let value = options.validationFraction, value != config.validationFraction { changed.append("--val-fraction") }
@@ -249,8 +246,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         }
         let maximumLength = options.maximumLength ?? TextGANTrainingOptions.defaultMaximumLength
         let vocabulary = try TextGenerationVocabulary.build(from: data.trainTexts,
-                                                            maximumSize: options.vocabularySize ?? TextGANTrainingOptions.defaultVocabularySize,
-                                                            spellingRareTokens: options.spellsRareTokens ?? false)
+                                                            maximumSize: options.vocabularySize ?? TextGANTrainingOptions.defaultVocabularySize)
         var truncated = 0, unknown = 0, tokens = 0
         for text in data.trainTexts {
             let encoded = vocabulary.encode(text, maximumLength: maximumLength)
@@ -261,7 +257,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         let classNames = data.folder.info.classNames
         config = TextGANRunConfig(
             dataset: datasetPath, datasetInfoSha256: data.folder.infoSHA256, classNames: classNames, vocabulary: vocabulary.entries,
-            spellsRareTokens: vocabulary.spellsRareTokens ? true : nil, architecture: TextGANArchitecture(vocabularySize: vocabulary.count, classCount: classNames.count, maximumLength: maximumLength),
+            architecture: TextGANArchitecture(vocabularySize: vocabulary.count, classCount: classNames.count, maximumLength: maximumLength),
             truncatedShare: rounded(Double(truncated) / Double(data.trainTexts.count)),
             unknownShare: rounded(Double(unknown) / Double(max(tokens, 1))),
             validation: data.validationSource, validationFraction: fraction,
@@ -429,7 +425,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
             summary["test_perplexity_ppo"] = .number(rounded(exp(ppo.nll), digits: 3))
             line += String(format: ", PPO %.2f", exp(ppo.nll))
         }
-        report(line + " (\(mle.tokens) test tokens, end markers included, out-of-vocabulary tokens \(vocabulary.spellsRareTokens ? "spelled in characters" : "scored as [UNK]"))")
+        report(line + " (\(mle.tokens) test tokens, end markers included, out-of-vocabulary tokens scored as [UNK])")
     }
     var reportData = try StableJSON.encode(JSONValue.object(summary), pretty: true)
     reportData.append(0x0A)

@@ -111,7 +111,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
     }
     let checkpointPath = try runCheckpointPath(run: options.run)
     let config = try readTextRunConfig(checkpoint: checkpointPath)
-    let vocabulary = try TextGenerationVocabulary(entries: config.vocabulary, spellsRareTokens: config.spellsRareTokens ?? false)
+    let vocabulary = try TextGenerationVocabulary(entries: config.vocabulary)
     let architecture = config.architecture
     let checkpointFile = try CheckpointFile.read(at: checkpointPath)
     let hasPPO = checkpointFile.tensors.contains { $0.name.hasPrefix(RunNames.ppoGenerator + ".") }

@@ -180,35 +180,6 @@ import Testing
         #expect(again.status == 1 && again.standardError.contains("--force"), "\(again.standardError)")
     }
 
-    /// `--spell-rare-words`: no training token is unknown, the run records the setting, generate
-    /// writes texts from it, and a resume cannot switch it.
-    @Test func spellRareWordsTrainsWithoutUnknownTokensAndIsKeptOnResume() throws {
-        let parent = try Support.makeTemporaryFolder("text-gan-spell")
-        defer { Support.remove(parent) }
-        let dataset = try Self.ingestTREC(into: parent)
-        let run = parent.appendingPathComponent("outputs/run")
-        let trained = try Support.reptile(["train", "text", "--dataset", dataset.path, "--out", run.path, "--epochs", "1",
-                                           "--discriminator-epochs", "0", "--spell-rare-words", "--vocab-size", "200", "--max-length", "24",
-                                           "--batch-size", "32", "--threads", "1", "--seed", "3"])
-        try #require(trained.status == 0, "\(trained.standardError)")
-        #expect(trained.standardOutput.contains("vocabulary 200 tokens (0.0 % of training tokens unknown)"), "\(trained.standardOutput)")
-        #expect(trained.standardOutput.contains("out-of-vocabulary tokens spelled in characters"), "\(trained.standardOutput)")
-        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any])
-        #expect(config["spells_rare_tokens"] as? Bool == true && config["unknown_share"] as? Double == 0)
-
-        let generated = try Support.reptile(["generate", "--run", run.path, "--per-class", "3", "--seed", "1", "--threads", "1"])
-        try #require(generated.status == 0, "\(generated.standardError)")
-        let jsonl = try String(contentsOf: run.appendingPathComponent("synthetic/synthetic.jsonl"), encoding: .utf8)
-        #expect(jsonl.split(separator: "\n").count == 18 && !jsonl.contains("[UNK]") && !jsonl.contains("##"))
-
-        let plain = parent.appendingPathComponent("outputs/plain")
-        let unspelled = try Support.reptile(["train", "text", "--dataset", dataset.path, "--out", plain.path, "--epochs", "1",
-                                             "--discriminator-epochs", "0", "--vocab-size", "200", "--threads", "1"])
-        try #require(unspelled.status == 0, "\(unspelled.standardError)")
-        let resumed = try Support.reptile(["train", "text", "--out", plain.path, "--resume", "--spell-rare-words"])
-        #expect(resumed.status == 1 && resumed.standardError.contains("--spell-rare-words"), "\(resumed.standardError)")
-    }
-
     @Test func benchW3ReportsSequencesPerSecond() throws {
         let result = try Support.reptile(["bench", "W3", "--steps", "1", "--warmup", "0", "--threads", "1"])
         try #require(result.status == 0, "\(result.standardError)")

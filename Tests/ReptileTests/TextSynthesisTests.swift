@@ -36,36 +36,6 @@ import Testing
         #expect(small.encode("a c", maximumLength: 8).indices == [4, TextGenerationVocabulary.unknownIndex])
     }
 
-    /// With spelling, a small vocabulary holds the characters first; a rare token (a number, a
-    /// word seen once) is written in them, so no [UNK] is trained and the text decodes unchanged.
-    @Test func spellingVocabularyWritesRareTokensInCharactersAndRoundTrips() throws {
-        let texts = ["call 0800 now", "call me now", "Call 0906, now!", "me too"]
-        let vocabulary = try TextGenerationVocabulary.build(from: texts, maximumSize: 24, spellingRareTokens: true)
-        #expect(vocabulary.spellsRareTokens)
-        #expect(TextGenerationVocabulary.spelled("0800") == ["0", "##8", "##0", "##0"])
-        #expect(TextGenerationVocabulary.spelled("##!") == ["##!"])
-        // Every piece that spells a training token is in, before any word.
-        for piece in texts.flatMap(GenerationTokenizer.tokens).flatMap(TextGenerationVocabulary.spelled) {
-            #expect(vocabulary.words.index(of: piece) != TextGenerationVocabulary.unknownIndex, "\(piece)")
-        }
-        // 4 markers and the 17 pieces leave room for the three commonest words.
-        #expect(Array(vocabulary.entries.suffix(3)) == ["now", "call", "me"] && !vocabulary.entries.contains("0800"))
-        for text in texts {
-            let (indices, truncated) = vocabulary.targetSequence(text, maximumLength: 32)
-            #expect(!truncated && !indices.contains(TextGenerationVocabulary.unknownIndex))
-            #expect(vocabulary.decode(indices) == text)
-        }
-        // A number never seen in training is spelled too; only a character never seen becomes [UNK].
-        let unseen = vocabulary.encode("call 0608", maximumLength: 32).indices
-        #expect(unseen.count == 5 && vocabulary.decode(unseen) == "call 0608")
-        #expect(vocabulary.encode("ß", maximumLength: 32).indices == [TextGenerationVocabulary.unknownIndex])
-        // Spelling counts against the length limit.
-        let cut = vocabulary.encode("call 0800", maximumLength: 3)
-        #expect(cut.truncated && vocabulary.decode(cut.indices) == "call 08")
-        // Without room for words after the characters, the build says what size is needed.
-        #expect(throws: ReptileError.self) { try TextGenerationVocabulary.build(from: texts, maximumSize: 10, spellingRareTokens: true) }
-    }
-
     /// A generator whose output favours [UNK], [PAD] and [BOS] overwhelmingly still never samples them.
     @Test func samplingNeverDrawsTheUnknownPaddingOrStartToken() throws {
         var random = SeededRandom(seed: 1)
