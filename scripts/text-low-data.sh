@@ -15,8 +15,7 @@
 # MIX (0.5), FINETUNE_EPOCHS (5), CONTROL_EPOCHS (90), SEED (0: the reward classifier, generator,
 # generation and the first of the 3 finetune seeds; another seed gets its own folders, so
 # SEED=1 and SEED=2 repeat the whole chain), TAG (names the mixed run's folder), TRAIN_FLAGS (extra
-# `train text`) with TRAIN_TAG naming its run folder, GENERATE_FLAGS (extra `generate`) with SYNTHETIC_TAG naming its synthetic folder,
-# CLASSIFIER_FLAGS (extra `pretrain` and fresh `finetune`, e.g. --number-shapes) with CLASSIFIER_TAG naming every folder of that chain.
+# `train text`) with TRAIN_TAG naming its run folder, GENERATE_FLAGS (extra `generate`) with SYNTHETIC_TAG naming its synthetic folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1
@@ -34,22 +33,18 @@ TRAIN_FLAGS=${TRAIN_FLAGS:-}
 TRAIN_TAG=${TRAIN_TAG:-}
 GENERATE_FLAGS=${GENERATE_FLAGS:-}
 SYNTHETIC_TAG=${SYNTHETIC_TAG:-}
-CLASSIFIER_FLAGS=${CLASSIFIER_FLAGS:-}
-CLASSIFIER_TAG=${CLASSIFIER_TAG:-}
 dataset=datasets/$name
-baseline=outputs/$name$CLASSIFIER_TAG
+baseline=outputs/$name
 # Seed 0 keeps the folder names of the first runs; other seeds get their own chain.
-out=outputs/$name$CLASSIFIER_TAG
-[ "$SEED" = 0 ] || out=$out-seed$SEED
+out=outputs/$name
+[ "$SEED" = 0 ] || out=outputs/$name-seed$SEED
 run() { printf '+ %s\n' "$*" >&2; "$@"; }
 
-# shellcheck disable=SC2086
 [ -f "$out-classifier/classifier.h5" ] || run "$reptile" pretrain --dataset "$dataset" --out "$out-classifier" \
-    --epochs "$EPOCHS" --patience "$EPOCHS" --threads 1 --seed "$SEED" --force $CLASSIFIER_FLAGS >/dev/null
+    --epochs "$EPOCHS" --patience "$EPOCHS" --threads 1 --seed "$SEED" --force >/dev/null
 # The real-only baseline is the same for every SEED: seeds 0, 1, 2.
-# shellcheck disable=SC2086
 [ -f "$baseline-real-3seeds/report.json" ] || run "$reptile" finetune --scratch --train "$dataset" --eval "$dataset:test" --repeats 3 \
-    --epochs "$EPOCHS" --patience "$EPOCHS" --out "$baseline-real-3seeds" --threads 1 --force $CLASSIFIER_FLAGS >/dev/null
+    --epochs "$EPOCHS" --patience "$EPOCHS" --out "$baseline-real-3seeds" --threads 1 --force >/dev/null
 [ -f "$out-real-continued/report.json" ] || run "$reptile" finetune --classifier "$out-classifier/classifier.h5" --train "$dataset:train" \
     --epochs "$CONTROL_EPOCHS" --patience "$CONTROL_EPOCHS" --repeats 3 --seed "$SEED" --eval "$dataset:test" --out "$out-real-continued" \
     --threads 1 --force >/dev/null
@@ -63,9 +58,8 @@ if [ ! -f "$synthetic/synthetic/dataset_info.json" ]; then
         --force $GENERATE_FLAGS >/dev/null
     rm -rf "$synthetic"; mkdir -p "$synthetic"; mv "$out-textgan$TRAIN_TAG/synthetic" "$synthetic/synthetic"
 fi
-# shellcheck disable=SC2086
 [ -f "$synthetic/cas/report.json" ] || run "$reptile" finetune --scratch --train "$synthetic/synthetic" --eval "$dataset:test" \
-    --seed "$SEED" --out "$synthetic/cas" --threads 1 --force $CLASSIFIER_FLAGS >/dev/null
+    --seed "$SEED" --out "$synthetic/cas" --threads 1 --force >/dev/null
 # An epoch is one pass over the first source, here the synthetic texts.
 [ -f "$synthetic/real-plus-synthetic$TAG/report.json" ] || run "$reptile" finetune --classifier "$out-classifier/classifier.h5" \
     --train "$synthetic/synthetic" --train "$dataset:train" --mix "$MIX" --epochs "$FINETUNE_EPOCHS" --repeats 3 \

@@ -41,9 +41,6 @@ struct ClassifierTrainingArguments: ParsableArguments {
     @Option(help: "Texts: words read per text (the rest is cut); with --encoder, WordPiece tokens including [CLS] and [SEP].")
     var maxLength: Int = 64
 
-    @Flag(help: "Texts (text-cnn): read every digit as 0, so that numbers are words by their shape (an 11-digit phone number, a 5-digit short code) rather than each a word of its own.")
-    var numberShapes = false
-
     @Option(help: "Seed for weights, data order, held-out slice, dropout and augmentation.")
     var seed: UInt64 = 0
 
@@ -60,7 +57,6 @@ struct ClassifierTrainingArguments: ParsableArguments {
         var options = TextModelOptions()
         options.vocabularySize = vocabSize
         options.maximumLength = maxLength
-        options.numberShapes = numberShapes
         return options
     }
 

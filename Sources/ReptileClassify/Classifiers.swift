@@ -85,17 +85,13 @@ public final class TextCNNClassifier: TrainableClassifier {
         public var filterWidths = [3, 4, 5]
         public var channelsPerWidth = 100
         public var dropout: Float = 0.5
-        /// Digits read as 0 (`WordTokenizer`); the setting "numbers": "shape", absent in classifiers made before it.
-        public var numberShapes = false
 
         public init(vocabulary: WordVocabulary) { self.vocabulary = vocabulary }
 
         public func encoded() throws -> [String: String] {
-            var settings = ["vocabulary": try StableJSON.string(vocabulary.entries), "length": String(maximumLength),
-                            "embedding": String(embeddingSize), "widths": try StableJSON.string(filterWidths),
-                            "channels": String(channelsPerWidth), "dropout": String(dropout)]
-            if numberShapes { settings["numbers"] = "shape" }
-            return settings
+            ["vocabulary": try StableJSON.string(vocabulary.entries), "length": String(maximumLength),
+             "embedding": String(embeddingSize), "widths": try StableJSON.string(filterWidths),
+             "channels": String(channelsPerWidth), "dropout": String(dropout)]
         }
 
         public init(decoding settings: [String: String]) throws {
@@ -119,12 +115,6 @@ public final class TextCNNClassifier: TrainableClassifier {
             filterWidths = try StableJSON.decode([Int].self, from: Data(try value("widths").utf8))
             channelsPerWidth = channels
             self.dropout = dropout
-            switch settings["numbers"] {
-            case nil: numberShapes = false
-            case "shape": numberShapes = true
-            case let other?: throw ReptileError("text-cnn config has the unknown setting numbers \(quoted(other))",
-                                                fix: "use a classifier made by this version of reptile, or re-create it with `reptile pretrain`")
-            }
         }
     }
 
@@ -164,7 +154,7 @@ public final class TextCNNClassifier: TrainableClassifier {
     /// Word indices [B, L], padded with [PAD] to the longest text of the batch (at least the
     /// widest filter, so every convolution has an output).
     public func tokenIndices(_ texts: [String]) -> (indices: [Int], length: Int) {
-        let encoded = texts.map { settings.vocabulary.encode($0, maximumLength: settings.maximumLength, numberShapes: settings.numberShapes) }
+        let encoded = texts.map { settings.vocabulary.encode($0, maximumLength: settings.maximumLength) }
         let length = max(settings.filterWidths.max() ?? 1, encoded.map(\.count).max() ?? 0)
         var indices = [Int](repeating: WordVocabulary.paddingIndex, count: texts.count * length)
         for (row, words) in encoded.enumerated() {

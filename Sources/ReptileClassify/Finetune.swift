@@ -137,7 +137,6 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
                                          classNames: first.classNames, imageShape: first.folder.info.imageShape,
                                          trainingTexts: first, keep: nil, text: options.training.text)
     }
-    try checkNumberShapes(requested: options.training.text.numberShapes, config: startingConfig, checkpoint: options.classifier)
     // Every source must fit the classifier: kind, image size and class set (named by file).
     let trainMaps = try trainSources.map { try $0.labelMap(for: startingConfig, checkpoint: options.classifier) }
     let evaluationMap = try evaluation.labelMap(for: startingConfig, checkpoint: options.classifier)

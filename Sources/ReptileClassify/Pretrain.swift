@@ -10,8 +10,6 @@ public struct TextModelOptions: Codable, Equatable, Sendable {
     public var maximumLength = 64
     /// Words seen fewer times than this in the training texts become [UNK].
     public var minimumWordCount = 1
-    /// Every digit reads as 0, so numbers are words by their shape (`WordTokenizer`).
-    public var numberShapes = false
     public init() {}
 }
 
@@ -171,7 +169,6 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
         model = try ClassifierArchitectures.make(config, seed: derivedSeed(options.training.seed, "weights"))
     }
     let config = model.config
-    try checkNumberShapes(requested: options.training.text.numberShapes, config: config, checkpoint: nil)
     let identity = Array(0..<info.classNames.count)
     let staging = try StagingFolder(destination: options.output, force: options.training.force)
 
@@ -253,24 +250,10 @@ func freshConfig(kind: DatasetKind, architecture: String, classNames: [String], 
             }
         }
         var settings = TextCNNClassifier.Settings(
-            vocabulary: WordVocabulary.build(from: texts, maximumSize: text.vocabularySize, minimumCount: text.minimumWordCount,
-                                             numberShapes: text.numberShapes))
+            vocabulary: WordVocabulary.build(from: texts, maximumSize: text.vocabularySize, minimumCount: text.minimumWordCount))
         settings.maximumLength = text.maximumLength
-        settings.numberShapes = text.numberShapes
         return ClassifierConfig(kind: "text", architecture: architecture, classNames: classNames, settings: try settings.encoded())
     }
-}
-
-/// `--number-shapes` changes how a text-cnn reads its texts, so it applies to a fresh text-cnn (or
-/// one made with it), not to images, a pretrained encoder's WordPiece vocabulary, or a checkpoint made without it.
-func checkNumberShapes(requested: Bool, config: ClassifierConfig, checkpoint: String?) throws {
-    guard requested, config.settings["numbers"] != "shape" else { return }
-    if config.architecture != TextCNNClassifier.architecture {
-        throw ReptileError("--number-shapes applies to the text-cnn's own word vocabulary, not to a \(config.kind) \(config.architecture) classifier",
-                           fix: "drop --number-shapes")
-    }
-    throw ReptileError(path: checkpoint, "was made without --number-shapes; a classifier keeps the way it read its training texts",
-                       fix: "drop --number-shapes, or pretrain a classifier with it")
 }
 
 func summary(of model: any TrainableClassifier, file: String) -> ClassifierSummary {

@@ -2,11 +2,9 @@ import Foundation
 
 /// Word-level tokenization for the native text classifier: lower-cased runs of letters and digits
 /// (an apostrophe inside a word stays, so "don't" is one word), and every other non-space character
-/// as a word of its own ("?" matters for TREC questions, "!" and "£" for spam). With
-/// `numberShapes` every digit reads as 0, so a number is known by its shape ("08712404000" →
-/// "00000000000", "£150" → "£", "000") instead of being a word of its own that a test text never repeats.
+/// as a word of its own ("?" matters for TREC questions, "!" and "£" for spam).
 public enum WordTokenizer {
-    public static func words(_ text: String, numberShapes: Bool = false) -> [String] {
+    public static func words(_ text: String) -> [String] {
         var words: [String] = []
         var current = String.UnicodeScalarView()
         func flush() {
@@ -16,9 +14,7 @@ public enum WordTokenizer {
         let scalars = Array(text.lowercased().unicodeScalars)
         for (position, scalar) in scalars.enumerated() {
             let properties = scalar.properties
-            if numberShapes && ("0"..."9").contains(scalar) {
-                current.append("0")
-            } else if properties.isAlphabetic || properties.numericType != nil {
+            if properties.isAlphabetic || properties.numericType != nil {
                 current.append(scalar)
             } else if scalar == "'" || scalar == "\u{2019}", !current.isEmpty, position + 1 < scalars.count,
                       scalars[position + 1].properties.isAlphabetic {
@@ -57,9 +53,9 @@ public struct WordVocabulary: Equatable, Sendable {
     }
 
     /// At most `maximumSize` entries (the two special ones included) of words seen at least `minimumCount` times.
-    public static func build<Texts: Sequence>(from texts: Texts, maximumSize: Int, minimumCount: Int = 1, numberShapes: Bool = false) -> WordVocabulary
+    public static func build<Texts: Sequence>(from texts: Texts, maximumSize: Int, minimumCount: Int = 1) -> WordVocabulary
     where Texts.Element == String {
-        build(fromTokenized: texts.lazy.map { WordTokenizer.words($0, numberShapes: numberShapes) }, maximumSize: maximumSize, minimumCount: minimumCount)
+        build(fromTokenized: texts.lazy.map(WordTokenizer.words), maximumSize: maximumSize, minimumCount: minimumCount)
     }
 
     /// The same from texts already split into tokens (any tokenizer), with `reserved` special
@@ -83,7 +79,7 @@ public struct WordVocabulary: Equatable, Sendable {
     public func index(of word: String) -> Int { indices[word] ?? Self.unknownIndex }
 
     /// The word indices of a text, cut at `maximumLength` words.
-    public func encode(_ text: String, maximumLength: Int, numberShapes: Bool = false) -> [Int] {
-        WordTokenizer.words(text, numberShapes: numberShapes).prefix(maximumLength).map(index(of:))
+    public func encode(_ text: String, maximumLength: Int) -> [Int] {
+        WordTokenizer.words(text).prefix(maximumLength).map(index(of:))
     }
 }

@@ -65,49 +65,6 @@ import ReptileEngine
     }
 }
 
-extension ClassifierTextTests {
-    /// `--number-shapes`: the text-cnn reads every digit as 0, keeps that in its checkpoint (so two
-    /// phone numbers it never saw are the same word), and refuses to be applied to a classifier
-    /// made without it or to images.
-    @Test func numberShapesReadDigitsAsZeroAndTravelWithTheCheckpoint() throws {
-        let parent = try Support.makeTemporaryFolder("number-shapes")
-        defer { Support.remove(parent) }
-        let texts = parent.appendingPathComponent("texts.tsv")
-        try "text\tlabel\nCall 09061701461 now\tspam\nsee you at 6\tham\nTxt WIN to 87077\tspam\nok see you\tham\n"
-            .write(to: texts, atomically: true, encoding: .utf8)
-        let ingest = try IngestTesting.ingest(["ingest", "text", texts.path, "--name", "tiny", "--test-fraction", "0"], parent: parent)
-        try #require(ingest.status == 0, "\(ingest.standardError)")
-        let dataset = parent.appendingPathComponent("tiny").path
-        func pretrain(_ name: String, _ extra: [String]) throws -> String {
-            let output = parent.appendingPathComponent(name)
-            let result = try Support.reptile(["pretrain", "--dataset", dataset, "--out", output.path, "--epochs", "1", "--threads", "1",
-                                              "--val-fraction", "0.25"] + extra)
-            try #require(result.status == 0, "\(result.standardError)")
-            return output.appendingPathComponent("classifier.h5").path
-        }
-        let shaped = try pretrain("shaped", ["--number-shapes"])
-        let config = try ClassifierConfig.read(checkpoint: shaped)
-        #expect(config.settings["numbers"] == "shape")
-        let vocabulary = try #require(config.settings["vocabulary"])
-        #expect(vocabulary.contains("\"00000000000\"") || vocabulary.contains("\"00000\""), "\(vocabulary)")
-        #expect(!vocabulary.contains("0906") && !vocabulary.contains("87077"))
-        let classifier = try #require(try ClassifierArchitectures.load(from: shaped) as? TextCNNClassifier)
-        #expect(classifier.tokenIndices(["call 08712404000"]).indices == classifier.tokenIndices(["Call 09061701461"]).indices)
-
-        let plain = try pretrain("plain", [])
-        #expect(try ClassifierConfig.read(checkpoint: plain).settings["numbers"] == nil)
-        let refused = try Support.reptile(["finetune", "--classifier", plain, "--train", dataset, "--eval", dataset, "--number-shapes",
-                                           "--out", parent.appendingPathComponent("run").path, "--threads", "1"])
-        #expect(refused.status == 1 && refused.standardError.contains(plain) && refused.standardError.contains("--number-shapes"),
-                "\(refused.standardError)")
-        #expect(!FileManager.default.fileExists(atPath: parent.appendingPathComponent("run").path))
-        let images = try ClassifierFixtures.mnist.get()
-        let onImages = try Support.reptile(["pretrain", "--dataset", images.path, "--out", parent.appendingPathComponent("images").path,
-                                            "--number-shapes", "--epochs", "1", "--threads", "1"])
-        #expect(onImages.status == 1 && onImages.standardError.contains("--number-shapes"), "\(onImages.standardError)")
-    }
-}
-
 /// Bad input to the classifier commands: exit 1, one line naming the file, nothing written.
 @Suite struct ClassifierBadInputTests {
     func finetune(_ arguments: [String], mentions: [String]) throws {
