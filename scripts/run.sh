@@ -63,7 +63,9 @@ step "pretrain the CNN on the real train split ($CLASSIFIER_EPOCHS epochs at mos
 # a class: early stopping after 3 such epochs stops at chance (measured: 9.75 %), so it waits.
 patience=()
 if [ -n "$REAL_PER_CLASS" ]; then patience=(--patience "$CLASSIFIER_EPOCHS"); fi
-"$reptile" pretrain --dataset "$dataset" --out "$out"-classifier \
+# A tenth held out for early stopping even on low data (pretrain's default drops the slice under 200
+# records): the README's low-data tables were made so; their controls train on every image.
+"$reptile" pretrain --dataset "$dataset" --out "$out"-classifier --val-fraction 0.1 \
     --epochs "$CLASSIFIER_EPOCHS" "${patience[@]}" --seed "$SEED" --force
 
 step "train the conditional GAN ($DISCRIMINATOR discriminator, $GAN_EPOCHS epochs, $PPO_ITERATIONS PPO iterations)"
@@ -99,7 +101,7 @@ if [ -n "$REAL_PER_CLASS" ]; then
     shifts=(--augment)
 fi
 step "the real classifier continued on real + synthetic (half of each batch synthetic)"
-"$reptile" finetune --classifier "$out"-classifier/classifier.h5 "${sources[@]}" --mix 0.5 \
+"$reptile" finetune --classifier "$out"-classifier/classifier.h5 "${sources[@]}" --mix 0.5 --val-fraction 0.1 \
     --eval "$dataset":test --out "$out"-real-plus-synthetic \
     --epochs "$FINETUNE_EPOCHS" --batch-size "$batch_size" "${shifts[@]}" --seed "$SEED" --force
 

@@ -29,8 +29,8 @@ struct ClassifierTrainingArguments: ParsableArguments {
     @Option(help: "Stop after this many epochs without a better validation accuracy (default 3).")
     var patience: Int?
 
-    @Option(name: .customLong("val-fraction"), help: "Share of the training data held out (seeded) for early stopping when there is no val split.")
-    var validationFraction: Double = 0.1
+    @Option(name: .customLong("val-fraction"), help: "Share of the training data held out (seeded) for early stopping when there is no val split (default 0.1, or none when that would be under 200 records: training then keeps the last epoch's weights; 0: none).")
+    var validationFraction: Double?
 
     @Flag(help: "Images: random shifts of up to ±2 pixels while training.")
     var augment = false

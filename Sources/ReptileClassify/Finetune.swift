@@ -91,11 +91,12 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         guard mix >= 0 && mix <= 1 else { throw ReptileError("--mix must be between 0 and 1, got \(mix)", fix: "give e.g. --mix 0.5") }
     }
     guard options.repeats >= 1 else { throw ReptileError("--repeats must be at least 1, got \(options.repeats)", fix: "give --repeats 1 or more") }
-    guard options.training.validationFraction >= 0 && options.training.validationFraction < 1 else {
-        throw ReptileError("--val-fraction must be in [0, 1), got \(options.training.validationFraction)", fix: "give e.g. --val-fraction 0.1")
-    }
     let fromScratch = options.scratch || options.classifier == nil
     let trainSources = try options.train.map { try ShardSource($0, defaultSplit: "train") }
+    let validationFraction = TrainingDefaults.validationFraction(requested: options.training.validationFraction, trainingRecords: trainSources[0].count)
+    guard validationFraction >= 0 && validationFraction < 1 else {
+        throw ReptileError("--val-fraction must be in [0, 1), got \(validationFraction)", fix: "give e.g. --val-fraction 0.1")
+    }
     let evaluation = try ShardSource(options.evaluation, defaultSplit: "test")
 
     if let encoder = options.training.encoder {
@@ -197,8 +198,7 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         runSettings.seed = seed
         let model = try startingModel(seed: seed)
         // Early stopping on a seeded slice of the first source, never on the evaluation split.
-        let holdout = options.training.validationFraction > 0
-            ? HoldoutSlice(count: trainSources[0].count, fraction: options.training.validationFraction, seed: seed) : nil
+        let holdout = validationFraction > 0 ? HoldoutSlice(count: trainSources[0].count, fraction: validationFraction, seed: seed) : nil
         let specs = trainSources.enumerated().map { index, source in
             BatchSourceSpec(source: source, labelMap: trainMaps[index], keep: index == 0 ? holdout.map { slice in { !slice.isHeldOut($0) } } : nil)
         }
@@ -211,7 +211,7 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         }
         if repeatIndex == 0, let holdout {
             validationData = try trainSources[0].usedData(records: holdout.heldOut.count,
-                                                          note: "\(options.training.validationFraction) of the first --train source, held out with seed \(seed)")
+                                                          note: "\(validationFraction) of the first --train source, held out with seed \(seed)")
         }
         let trainingStart = Date()
         let outcome = try trainClassifier(model, batches: batches, validation: validation, settings: runSettings,
@@ -234,7 +234,9 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
     let accuracy = MeanAndDeviation(runs.map(\.accuracy))
     let data = FinetuneReport.FinetuneData(
         train: try zip(trainSources, options.train.indices).map { source, index in
-            try source.usedData(records: index == 0 && validationData != nil ? source.count - validationData!.records : nil)
+            try source.usedData(records: index == 0 && validationData != nil ? source.count - validationData!.records : nil,
+                                note: index == 0 && validationData == nil
+                                    ? noValidationNote(requested: options.training.validationFraction, trainingRecords: source.count) : nil)
         },
         mix: options.train.count == 2 ? (options.mix ?? Double(trainSources[1].count) / Double(trainSources[0].count + trainSources[1].count)) : nil,
         validation: validationData, evaluation: try evaluation.usedData())

@@ -20,8 +20,28 @@ public struct TrainingDefaults {
         let defaultEpochs = finetuning ? 5 : (kind == .image ? 15 : 20)
         let defaultRate: Float = finetuning ? 3e-4 : 1e-3
         return TrainingSettings(epochs: epochs ?? defaultEpochs, batchSize: batchSize ?? 64, learningRate: learningRate ?? defaultRate,
-                                patience: patience ?? 3, seed: seed, augmentShift: augment ? 2 : 0)
+                                patience: patience ?? 3, seed: seed, augmentShift: augment ? 2 : 0,
+                                minimumSteps: epochs == nil && !finetuning ? minimumSteps : nil)
     }
+
+    /// A fresh native classifier trains at least this many steps unless `--epochs` is given…
+    public static let minimumSteps = 200
+    /// …by running at most this many epochs.
+    public static let maximumEpochsForMinimumSteps = 200
+
+    /// The share of the training records held out for early stopping when the dataset has no val
+    /// split: `--val-fraction` when given, else 0.1, unless that slice would hold fewer than
+    /// `minimumValidationRecords` records. Then none is held out and training keeps its last
+    /// weights: accuracy on so few records cannot tell epochs apart, and every record is needed
+    /// (README, pretrain: MNIST with 10 images a class 29.60 ± 34.38 % with a slice of 10 images,
+    /// 73.50 ± 2.28 % without; SMS with 100 texts a class 94.19 ± 3.53 % against 94.54 ± 2.17 %).
+    public static func validationFraction(requested: Double?, trainingRecords: Int) -> Double {
+        if let requested { return requested }
+        return Double(trainingRecords) * defaultValidationFraction >= Double(minimumValidationRecords) ? defaultValidationFraction : 0
+    }
+
+    public static let defaultValidationFraction = 0.1
+    public static let minimumValidationRecords = 200
 
     /// A classifier on a pretrained encoder (minilm), as BERT is fine-tuned: batch 32, AdamW at
     /// 2e-5 for the encoder with weight decay 0.01, 10 % linear warm-up then linear decay, 3 epochs
@@ -55,8 +75,8 @@ public struct ClassifierTrainingOptions {
     public var freezeEncoder = false
     public var headLearningRate: Float?
     /// Share of the training data held out (seeded) for early stopping when there is no `val`
-    /// split (0: no early stopping).
-    public var validationFraction = 0.1
+    /// split (0: no early stopping; nil: `TrainingDefaults.validationFraction`).
+    public var validationFraction: Double?
     public var force = false
     public var showProgress = true
     public var command = ""
@@ -146,14 +166,16 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     guard !options.training.augment || info.kind == .image else {
         throw ReptileError(path: options.dataset, "--augment shifts images, but this is a text dataset", fix: "drop --augment")
     }
-    guard options.training.validationFraction > 0 && options.training.validationFraction < 1 else {
-        throw ReptileError("--val-fraction must be between 0 and 1, got \(options.training.validationFraction)", fix: "give e.g. --val-fraction 0.1")
+    let validationFraction = TrainingDefaults.validationFraction(requested: options.training.validationFraction, trainingRecords: train.count)
+    guard validationFraction >= 0 && validationFraction < 1 else {
+        throw ReptileError("--val-fraction must be in [0, 1), got \(validationFraction)", fix: "give e.g. --val-fraction 0.1")
     }
     BLAS.setThreadCount(options.training.threads)
 
-    // Validation: the val split, or a seeded slice of train that training then never sees.
+    // Validation: the val split, or a seeded slice of train that training then never sees, or none.
     let hasValidationSplit = info.splits["val"].map { $0.count > 0 } ?? false
-    let holdout = hasValidationSplit ? nil : HoldoutSlice(count: train.count, fraction: options.training.validationFraction, seed: options.training.seed)
+    let holdout = hasValidationSplit || validationFraction == 0 ? nil
+        : HoldoutSlice(count: train.count, fraction: validationFraction, seed: options.training.seed)
     let trainKeep: ((Int) -> Bool)? = holdout.map { slice in { !slice.isHeldOut($0) } }
     let validationSource = hasValidationSplit ? try ShardSource(options.dataset + ":val", defaultSplit: "val") : train
     let validationKeep: ((Int) -> Bool)? = holdout.map { slice in { slice.isHeldOut($0) } }
@@ -176,8 +198,9 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
                                    batchSize: settings.batchSize, seed: options.training.seed)
     settings = settings.withMinimumSteps(stepsPerEpoch: batches.stepsPerEpoch)
     let trainingStart = Date()
+    let validates = hasValidationSplit || holdout != nil
     let outcome = try trainClassifier(model, batches: batches,
-                                      validation: ValidationData(source: validationSource, labelMap: identity, keep: validationKeep),
+                                      validation: validates ? ValidationData(source: validationSource, labelMap: identity, keep: validationKeep) : nil,
                                       settings: settings, metricsPath: staging.path(ClassifierRunFiles.metrics),
                                       progressLabel: "pretrain", showProgress: options.training.showProgress)
     let trainingSeconds = Date().timeIntervalSince(trainingStart)
@@ -188,9 +211,12 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     var data: [String: UsedData] = [:]
     let trainRecords = batches.recordsPerEpoch
     data["train"] = try train.usedData(records: trainRecords,
-                                       note: holdout.map { "all but the \($0.heldOut.count) records held out for validation (seeded)" })
-    data["validation"] = try validationSource.usedData(records: holdout?.heldOut.count,
-                                                       note: holdout.map { _ in "\(options.training.validationFraction) of train, held out with seed \(options.training.seed)" })
+                                       note: holdout.map { "all but the \($0.heldOut.count) records held out for validation (seeded)" }
+                                           ?? (validates ? nil : noValidationNote(requested: options.training.validationFraction, trainingRecords: train.count)))
+    if validates {
+        data["validation"] = try validationSource.usedData(records: holdout?.heldOut.count,
+                                                           note: holdout.map { _ in "\(validationFraction) of train, held out with seed \(options.training.seed)" })
+    }
     if info.splits["test"] != nil {
         let testSource = try ShardSource(options.dataset + ":test", defaultSplit: "test")
         let predictions = try predict(model, source: testSource, labelMap: identity)
@@ -209,6 +235,14 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     try writeJSON(report, to: staging.path(ClassifierRunFiles.report))
     try staging.commit()
     return report
+}
+
+/// Why a run had no validation data, for its report.
+func noValidationNote(requested: Double?, trainingRecords: Int) -> String {
+    if requested != nil { return "all of them: --val-fraction 0, no early stopping (the last epoch's weights)" }
+    let slice = Int((Double(trainingRecords) * TrainingDefaults.defaultValidationFraction).rounded())
+    return "all of them: a tenth would be \(slice) records, under \(TrainingDefaults.minimumValidationRecords), too few to stop early on, "
+        + "so none is held out (the last epoch's weights; give --val-fraction to hold one out)"
 }
 
 /// A config for a new classifier of `architecture` on this data: the image shape, or a word

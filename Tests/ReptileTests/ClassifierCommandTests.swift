@@ -23,12 +23,13 @@ enum ClassifierFixtures {
         try ingestMNIST(name: "mnist14", ["--per-class", "20", "--resize", "14x14", "--test-fraction", "0.05", "--seed", "1"])
     }
 
-    /// A classifier pretrained on `mnist14` (batch 16, 6 epochs, one thread).
+    /// A classifier pretrained on `mnist14` (batch 16, 6 epochs, one thread, a tenth held out for
+    /// early stopping, which the default would not hold out of 200 images).
     static let classifier: Result<URL, Error> = Result {
         let dataset = try mnist.get()
         let output = root.appendingPathComponent("mnist14-classifier")
         let result = try Support.reptile(["pretrain", "--dataset", dataset.path, "--out", output.path, "--epochs", "6",
-                                          "--batch-size", "16", "--seed", "3", "--threads", "1"])
+                                          "--batch-size", "16", "--seed", "3", "--threads", "1", "--val-fraction", "0.1"])
         try #require(result.status == 0, "\(result.standardError)")
         return output
     }
@@ -121,7 +122,8 @@ enum ClassifierFixtures {
     }
 
     /// Two training sources with --mix 0.5: each batch of 16 takes 8 from each, so an epoch over the
-    /// first source's 180 training images is ⌈180 / 8⌉ = 23 steps; before and after are reported.
+    /// first source's 200 training images (too few to hold a validation slice out of by default) is
+    /// ⌈200 / 8⌉ = 25 steps; before and after are reported.
     @Test func finetuneReportsBeforeAndAfterAndMixesTwoSources() throws {
         let dataset = try ClassifierFixtures.mnist.get()
         let classifier = try ClassifierFixtures.classifier.get().appendingPathComponent("classifier.h5")
@@ -148,12 +150,13 @@ enum ClassifierFixtures {
         let data = try #require(report["data"] as? [String: Any])
         #expect(data["mix"] as? Double == 0.5)
         let train = try #require(data["train"] as? [[String: Any]])
-        #expect(train.count == 2)
+        #expect(train.count == 2 && train[0]["records"] as? Int == 200 && data["validation"] == nil)
+        #expect((train[0]["note"] as? String)?.contains("a tenth would be 20 records, under 200") == true, "\(train[0])")
         let secondInfo = try DatasetFolder(path: second.path).info
         #expect((train[1]["shards"] as? [[String: Any]])?.first?["sha256"] as? String == secondInfo.splits["train"]!.shards[0].sha256)
         #expect((report["start"] as? [String: Any])?["sha256"] as? String == (try SHA256.hex(ofFileAt: classifier.path)))
         let epochs = try ClassifierFixtures.jsonLines(try String(contentsOf: output.appendingPathComponent("metrics.jsonl"), encoding: .utf8))
-        #expect(epochs.first?["steps"] as? Int == 23)
+        #expect(epochs.first?["steps"] as? Int == 25)
         #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("classifier.h5").path))
     }
 

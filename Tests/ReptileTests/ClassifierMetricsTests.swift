@@ -49,3 +49,26 @@ import ReptileText
         #expect(vocabulary.encode("A d b zzz", maximumLength: 3) == [2, 1, 3])
     }
 }
+
+/// The training defaults for small datasets: no held-out slice under 200 records, and at least 200
+/// optimizer steps for a fresh native classifier when --epochs is not given.
+@Suite struct SmallDataDefaultsTests {
+    @Test func validationSliceOnlyFromTwoThousandRecordsUnlessAsked() {
+        #expect(TrainingDefaults.validationFraction(requested: nil, trainingRecords: 1_999) == 0)
+        #expect(TrainingDefaults.validationFraction(requested: nil, trainingRecords: 2_000) == 0.1)
+        #expect(TrainingDefaults.validationFraction(requested: 0.25, trainingRecords: 40) == 0.25)
+        #expect(TrainingDefaults.validationFraction(requested: 0, trainingRecords: 50_000) == 0)
+    }
+
+    @Test func freshClassifiersTrainAtLeastTwoHundredStepsByDefault() {
+        func epochs(finetuning: Bool = false, epochs: Int? = nil, stepsPerEpoch: Int) -> Int {
+            TrainingDefaults.settings(for: .image, finetuning: finetuning, epochs: epochs, batchSize: nil, learningRate: nil,
+                                      patience: nil, seed: 0, augment: false).withMinimumSteps(stepsPerEpoch: stepsPerEpoch).epochs
+        }
+        #expect(epochs(stepsPerEpoch: 2) == 100)       // 100 images at batch 64
+        #expect(epochs(stepsPerEpoch: 113) == 15)      // the default 15 epochs are already 1,695 steps
+        #expect(epochs(stepsPerEpoch: 1) == 200)       // at most 200 epochs
+        #expect(epochs(epochs: 4, stepsPerEpoch: 2) == 4)             // --epochs is obeyed
+        #expect(epochs(finetuning: true, stepsPerEpoch: 2) == 5)      // continuing a classifier keeps its 5 epochs
+    }
+}

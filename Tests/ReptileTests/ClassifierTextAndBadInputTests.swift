@@ -65,6 +65,31 @@ import ReptileEngine
     }
 }
 
+extension ClassifierTextTests {
+    /// On four texts pretrain holds nothing out by default: no validation in the report or the
+    /// metrics, all four records trained on, and the report says why.
+    @Test func pretrainOnAFewTextsKeepsEveryRecordForTraining() throws {
+        let parent = try Support.makeTemporaryFolder("few-texts")
+        defer { Support.remove(parent) }
+        let texts = parent.appendingPathComponent("texts.tsv")
+        try "text\tlabel\ngood film\tpos\nbad film\tneg\nfine film\tpos\nawful film\tneg\n".write(to: texts, atomically: true, encoding: .utf8)
+        let ingest = try IngestTesting.ingest(["ingest", "text", texts.path, "--name", "tiny", "--test-fraction", "0"], parent: parent)
+        try #require(ingest.status == 0, "\(ingest.standardError)")
+        let output = parent.appendingPathComponent("classifier")
+        let result = try Support.reptile(["pretrain", "--dataset", parent.appendingPathComponent("tiny").path, "--out", output.path,
+                                          "--epochs", "2", "--threads", "1"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let report = try ClassifierFixtures.json(output.appendingPathComponent("report.json"))
+        let data = try #require(report["data"] as? [String: Any])
+        let train = try #require(data["train"] as? [String: Any])
+        #expect(data["validation"] == nil && train["records"] as? Int == 4)
+        #expect((train["note"] as? String)?.contains("too few to stop early on") == true, "\(train)")
+        #expect((report["training"] as? [String: Any])?["epochs_run"] as? Int == 2)
+        let metrics = try ClassifierFixtures.jsonLines(String(contentsOf: output.appendingPathComponent("metrics.jsonl"), encoding: .utf8))
+        #expect(metrics.count == 2 && metrics.allSatisfy { $0["validation_accuracy"] == nil && $0["train_loss"] is Double })
+    }
+}
+
 /// Bad input to the classifier commands: exit 1, one line naming the file, nothing written.
 @Suite struct ClassifierBadInputTests {
     func finetune(_ arguments: [String], mentions: [String]) throws {
