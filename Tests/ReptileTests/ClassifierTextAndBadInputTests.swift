@@ -65,18 +65,26 @@ import ReptileEngine
     }
 }
 
+extension ClassifierFixtures {
+    /// `tiny`: four film texts, two a class, no test split.
+    static func ingestFourTexts(into parent: URL) throws -> URL {
+        let texts = parent.appendingPathComponent("texts.tsv")
+        try "text\tlabel\ngood film\tpos\nbad film\tneg\nfine film\tpos\nawful film\tneg\n".write(to: texts, atomically: true, encoding: .utf8)
+        let ingest = try IngestTesting.ingest(["ingest", "text", texts.path, "--name", "tiny", "--test-fraction", "0"], parent: parent)
+        try #require(ingest.status == 0, "\(ingest.standardError)")
+        return parent.appendingPathComponent("tiny")
+    }
+}
+
 extension ClassifierTextTests {
     /// On four texts pretrain holds nothing out by default: no validation in the report or the
     /// metrics, all four records trained on, and the report says why.
     @Test func pretrainOnAFewTextsKeepsEveryRecordForTraining() throws {
         let parent = try Support.makeTemporaryFolder("few-texts")
         defer { Support.remove(parent) }
-        let texts = parent.appendingPathComponent("texts.tsv")
-        try "text\tlabel\ngood film\tpos\nbad film\tneg\nfine film\tpos\nawful film\tneg\n".write(to: texts, atomically: true, encoding: .utf8)
-        let ingest = try IngestTesting.ingest(["ingest", "text", texts.path, "--name", "tiny", "--test-fraction", "0"], parent: parent)
-        try #require(ingest.status == 0, "\(ingest.standardError)")
+        let tiny = try ClassifierFixtures.ingestFourTexts(into: parent)
         let output = parent.appendingPathComponent("classifier")
-        let result = try Support.reptile(["pretrain", "--dataset", parent.appendingPathComponent("tiny").path, "--out", output.path,
+        let result = try Support.reptile(["pretrain", "--dataset", tiny.path, "--out", output.path,
                                           "--epochs", "2", "--threads", "1"])
         try #require(result.status == 0, "\(result.standardError)")
         let report = try ClassifierFixtures.json(output.appendingPathComponent("report.json"))
@@ -104,12 +112,9 @@ extension ClassifierTextTests {
         let dataset = try ClassifierFixtures.mnist.get()
         let parent = try Support.makeTemporaryFolder("text-checkpoint")
         defer { Support.remove(parent) }
-        let texts = parent.appendingPathComponent("texts.tsv")
-        try "text\tlabel\ngood film\tpos\nbad film\tneg\nfine film\tpos\nawful film\tneg\n".write(to: texts, atomically: true, encoding: .utf8)
-        let ingest = try IngestTesting.ingest(["ingest", "text", texts.path, "--name", "tiny", "--test-fraction", "0"], parent: parent)
-        try #require(ingest.status == 0, "\(ingest.standardError)")
+        let tiny = try ClassifierFixtures.ingestFourTexts(into: parent)
         let classifier = parent.appendingPathComponent("tiny-classifier")
-        let pretrain = try Support.reptile(["pretrain", "--dataset", parent.appendingPathComponent("tiny").path, "--out", classifier.path,
+        let pretrain = try Support.reptile(["pretrain", "--dataset", tiny.path, "--out", classifier.path,
                                             "--epochs", "1", "--threads", "1", "--val-fraction", "0.25"])
         try #require(pretrain.status == 0, "\(pretrain.standardError)")
         let checkpoint = classifier.appendingPathComponent("classifier.h5").path
