@@ -8,7 +8,7 @@ import Glibc
 
 /// Training flags shared by `pretrain` and `finetune`; unset ones take the per-kind defaults.
 struct ClassifierTrainingArguments: ParsableArguments {
-    @Option(help: "Most epochs to train (default: images 15, texts 20; fine-tuning 5; --encoder 3, continuing minilm 2; with an encoder, more on small sets: at least 200 steps, at most 20 epochs).")
+    @Option(help: "Most epochs to train (default: images 15, texts 20; fine-tuning 5; --encoder 3, continuing minilm 2; more on small sets: at least 200 steps for a fresh classifier or any minilm, in at most 200 epochs, minilm 20).")
     var epochs: Int?
 
     @Option(help: "Records per training batch (default 64; --encoder 32).")
