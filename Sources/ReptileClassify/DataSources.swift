@@ -115,8 +115,12 @@ public struct HoldoutSlice: Sendable {
         var order = Array(0..<count)
         var random = SeededRandom(seed: seed).derived("holdout")
         random.shuffle(&order)
-        let size = min(count - 1, max(1, Int((Double(count) * fraction).rounded())))
-        heldOut = Set(order.prefix(max(0, size)))
+        heldOut = Set(order.prefix(max(0, Self.size(count: count, fraction: fraction))))
+    }
+
+    /// How many of `count` records a slice of `fraction` holds: at least one, never all.
+    public static func size(count: Int, fraction: Double) -> Int {
+        min(count - 1, max(1, Int((Double(count) * fraction).rounded())))
     }
 
     public func isHeldOut(_ index: Int) -> Bool { heldOut.contains(index) }

@@ -240,7 +240,7 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
 /// Why a run had no validation data, for its report.
 func noValidationNote(requested: Double?, trainingRecords: Int) -> String {
     if requested != nil { return "all of them: --val-fraction 0, no early stopping (the last epoch's weights)" }
-    let slice = Int((Double(trainingRecords) * TrainingDefaults.defaultValidationFraction).rounded())
+    let slice = HoldoutSlice.size(count: trainingRecords, fraction: TrainingDefaults.defaultValidationFraction)
     return "all of them: a tenth would be \(slice) records, under \(TrainingDefaults.minimumValidationRecords), too few to stop early on, "
         + "so none is held out (the last epoch's weights; give --val-fraction to hold one out)"
 }

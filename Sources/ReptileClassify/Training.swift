@@ -41,12 +41,13 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     /// CNNs on a few hundred records (README, pretrain: MNIST with 10 images a class, 15 epochs are
     /// 30 steps, 73.50 ± 2.28 %; 200 steps 81.27 ± 1.84 %).
     public func withMinimumSteps(stepsPerEpoch: Int) -> TrainingSettings {
-        let requested = encoder.map { ($0.minimumSteps, EncoderFineTuning.maximumEpochsForMinimumSteps) }
+        // The encoder recipe keeps its own minimum and a lower epoch cap.
+        let (minimum, maximumEpochs): (Int?, Int) = encoder.map { ($0.minimumSteps, EncoderFineTuning.maximumEpochsForMinimumSteps) }
             ?? (minimumSteps, TrainingDefaults.maximumEpochsForMinimumSteps)
-        guard let minimum = requested.0, stepsPerEpoch > 0 else { return self }
+        guard let minimum, stepsPerEpoch > 0 else { return self }
         var settings = self
         let needed = (minimum + stepsPerEpoch - 1) / stepsPerEpoch
-        settings.epochs = max(epochs, min(needed, requested.1))
+        settings.epochs = max(epochs, min(needed, maximumEpochs))
         return settings
     }
 
