@@ -15,7 +15,11 @@
 # MIX (0.5), FINETUNE_EPOCHS (5), CONTROL_EPOCHS (90), SEED (0: the reward classifier, generator,
 # generation and the first of the 3 finetune seeds; another seed gets its own folders, so
 # SEED=1 and SEED=2 repeat the whole chain), TAG (names the mixed run's folder), TRAIN_FLAGS (extra
-# `train text`) with TRAIN_TAG naming its run folder, GENERATE_FLAGS (extra `generate`) with SYNTHETIC_TAG naming its synthetic folder.
+# `train text`) with TRAIN_TAG naming its run folder, GENERATE_FLAGS (extra `generate`) with SYNTHETIC_TAG naming its synthetic folder,
+# VAL_FRACTION (0.1: every classifier holds out a tenth of its first source for early stopping, as
+# when the README's figures were made; `default` leaves it to reptile, which since 2026-12-01 holds
+# none out of fewer than 2,000 records; any other value is passed on; not 0.1 gives every folder
+# of the chain a -valVALUE suffix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1
@@ -33,15 +37,17 @@ TRAIN_FLAGS=${TRAIN_FLAGS:-}
 TRAIN_TAG=${TRAIN_TAG:-}
 GENERATE_FLAGS=${GENERATE_FLAGS:-}
 SYNTHETIC_TAG=${SYNTHETIC_TAG:-}
+VAL_FRACTION=${VAL_FRACTION:-0.1}
+held_out=(--val-fraction "$VAL_FRACTION")
+validation_tag=
+[ "$VAL_FRACTION" = 0.1 ] || validation_tag=-val$VAL_FRACTION
+[ "$VAL_FRACTION" != default ] || held_out=()
 dataset=datasets/$name
-baseline=outputs/$name
+baseline=outputs/$name$validation_tag
 # Seed 0 keeps the folder names of the first runs; other seeds get their own chain.
-out=outputs/$name
-[ "$SEED" = 0 ] || out=outputs/$name-seed$SEED
+out=outputs/$name$validation_tag
+[ "$SEED" = 0 ] || out=$out-seed$SEED
 run() { printf '+ %s\n' "$*" >&2; "$@"; }
-# Every classifier holds out a tenth of its first source for early stopping, as when the README's
-# figures were made (since 2026-12-01 the default holds none out of fewer than 2,000 records).
-held_out=(--val-fraction 0.1)
 
 [ -f "$out-classifier/classifier.h5" ] || run "$reptile" pretrain --dataset "$dataset" --out "$out-classifier" "${held_out[@]}" \
     --epochs "$EPOCHS" --patience "$EPOCHS" --threads 1 --seed "$SEED" --force >/dev/null
