@@ -37,11 +37,23 @@ struct RunArguments: ParsableArguments {
     @Flag(help: "Continue the run in --out from its last checkpoint.")
     var resume = false
 
+    @Flag(help: "Print the result as JSON on standard output at the end (the per-epoch lines go to standard error; no progress bar).")
+    var json = false
+
     func apply<Options: RunOptions>(to options: inout Options) {
         options.seed = seed
         options.threads = threads
         options.force = force
         options.resume = resume
+        options.showProgress = !json
+    }
+
+    /// Writes the per-epoch lines as they come (not through print's buffer, so a log file or pipe
+    /// shows each epoch as it ends): to standard output, or under --json to standard error, so that
+    /// standard output holds the JSON alone.
+    func epochLineWriter() -> (String) -> Void {
+        let handle = json ? FileHandle.standardError : FileHandle.standardOutput
+        return { line in handle.write(Data((line + "\n").utf8)) }
     }
 }
 
@@ -51,6 +63,7 @@ protocol RunOptions {
     var threads: Int? { get set }
     var force: Bool { get set }
     var resume: Bool { get set }
+    var showProgress: Bool { get set }
 }
 
 extension ImageGANTrainingOptions: RunOptions {}
@@ -177,10 +190,15 @@ struct TrainImage: ParsableCommand {
                 ppo.refreshDiscriminator = refreshDiscriminator ? true : nil
                 options.ppo = ppo
             }
-            // Written straight through (not print's buffer), so a log file or pipe shows each epoch as it ends.
-            let result = try trainImageGAN(options) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
-            print("trained \(result.run): \(result.epochs) epochs, \(result.steps) steps, \(result.ppoIterations) PPO iterations"
-                  + (result.diffAugment ? " (DiffAugment on)" : ""))
+            let result = try trainImageGAN(options, report: runArguments.epochLineWriter())
+            if runArguments.json {
+                try printJSON(["run": .string(result.run), "epochs": .integer(Int64(result.epochs)), "steps": .integer(Int64(result.steps)),
+                               "ppo_iterations": .integer(Int64(result.ppoIterations)), "diff_augment": .bool(result.diffAugment),
+                               "last_metrics": .object(result.lastMetrics)] as [String: JSONValue])
+            } else {
+                print("trained \(result.run): \(result.epochs) epochs, \(result.steps) steps, \(result.ppoIterations) PPO iterations"
+                      + (result.diffAugment ? " (DiffAugment on)" : ""))
+            }
         }
     }
 }
@@ -473,8 +491,12 @@ struct TrainText: ParsableCommand {
                 ppo.refreshDiscriminator = frozenDiscriminator ? false : nil
                 options.ppo = ppo
             }
-            let result = try trainTextGAN(options) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
-            print("trained \(result.run): \(result.epochs) MLE epochs (best \(result.bestEpoch)), \(result.discriminatorEpochs) discriminator epochs, \(result.ppoIterations) PPO iterations")
+            let result = try trainTextGAN(options, report: runArguments.epochLineWriter())
+            if runArguments.json {
+                try printJSON(result.report)
+            } else {
+                print("trained \(result.run): \(result.epochs) MLE epochs (best \(result.bestEpoch)), \(result.discriminatorEpochs) discriminator epochs, \(result.ppoIterations) PPO iterations")
+            }
         }
     }
 }

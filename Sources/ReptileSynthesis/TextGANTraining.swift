@@ -412,6 +412,7 @@ public func trainTextGAN(_ options: TextGANTrainingOptions, report: (String) -> 
         "max_length": .integer(Int64(maximumLength)), "truncated_share": .number(config.truncatedShare),
         "unknown_share": .number(config.unknownShare), "epochs": .integer(Int64(state.completedEpochs)),
         "best_epoch": .integer(Int64(state.bestEpoch)), "val_perplexity": .number(rounded(exp(state.bestValidationNLL), digits: 3)),
+        "discriminator_epochs": .integer(Int64(state.completedDiscriminatorEpochs)),
         "ppo_iterations": .integer(Int64(state.completedPPOIterations)),
     ]
     if !data.testTexts.isEmpty {

@@ -36,8 +36,13 @@ import Testing
         let classifier = parent.appendingPathComponent("classifier.h5").path
         try SynthesisTesting.toyClassifier(at: classifier, classNames: Self.digits)
         let refined = try Self.train(["--out", run.path, "--resume", "--ppo-iterations", "1", "--classifier", classifier,
-                                      "--ppo-rollouts", "40", "--ppo-epochs", "1"])
+                                      "--ppo-rollouts", "40", "--ppo-epochs", "1", "--json"])
         try #require(refined.status == 0, "\(refined.standardError)")
+        // --json: standard output is one JSON document, the iteration's line goes to standard error.
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(refined.standardOutput.utf8)) as? [String: Any])
+        #expect(result["epochs"] as? Int == 1 && result["ppo_iterations"] as? Int == 1 && result["run"] as? String == run.path)
+        #expect((result["last_metrics"] as? [String: Any])?["clip_fraction"] != nil, "\(refined.standardOutput)")
+        #expect(refined.standardError.contains("ppo iteration 1/1"), "\(refined.standardError)")
         let metrics = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
         #expect(metrics.count == 2 && metrics[1].contains("\"phase\":\"ppo\"") && metrics[1].contains("clip_fraction"))
 

@@ -162,8 +162,13 @@ import Testing
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
 
-        let resumed = try Support.reptile(["train", "text", "--out", killed.path, "--resume"])
+        // --json: standard output is one JSON document, the epoch lines go to standard error.
+        let resumed = try Support.reptile(["train", "text", "--out", killed.path, "--resume", "--json"])
         try #require(resumed.status == 0, "\(resumed.standardError)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(resumed.standardOutput.utf8)) as? [String: Any])
+        #expect(result["epochs"] as? Int == 3 && result["discriminator_epochs"] as? Int == 1 && result["ppo_iterations"] as? Int == 2)
+        #expect(result["run"] as? String == killed.path && result["test_perplexity_ppo"] is Double, "\(resumed.standardOutput)")
+        #expect(resumed.standardError.contains("ppo iteration 2/2") && resumed.standardError.contains("test perplexity"), "\(resumed.standardError)")
         #expect(try SHA256.hex(ofFileAt: checkpoint) == SHA256.hex(ofFileAt: whole.appendingPathComponent("checkpoint.h5").path))
         func lines(_ run: URL) throws -> [String] {
             try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map { line in
