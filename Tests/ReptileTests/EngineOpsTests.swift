@@ -239,3 +239,52 @@ import Testing
         expectGradientsMatch(gradientCheck([images], stepSize: 1e-2) { ReptileEngine.modeSeekingLoss(outputs: $0[0], noise: spread) })
     }
 }
+
+/// The PPO pieces of PolicyGradient.swift and Indexing.swift's gatherElements against finite differences.
+@Suite struct EnginePolicyAndGatherGradientTests {
+    @Test func gaussianLogDensityPerRowAndPerElement() {
+        // −((1 − 0)² + (2 − 0)²) / (2 · 0.5²) = −10 for the row; −2 and −8 per element.
+        let zero = Variable(Tensor(shape: [1, 2], values: [0, 0]))
+        let point = Tensor(shape: [1, 2], values: [1, 2])
+        #expect(abs(gaussianLogDensity(mean: zero, samples: point, standardDeviation: 0.5).value[flatIndex: 0] + 10) < 1e-5)
+        #expect(gaussianLogDensity(mean: zero, samples: point, standardDeviation: 0.5, perElement: true).value.scalars == [-2, -8])
+
+        var random = SeededRandom(seed: 21)
+        let samples = Tensor(normalShape: [2, 3], random: &random)
+        for perElement in [false, true] {
+            let mean = randomVariable([2, 3], seed: 22)
+            expectGradientsMatch(gradientCheck([mean]) {
+                gaussianLogDensity(mean: $0[0], samples: samples, standardDeviation: 0.7, perElement: perElement)
+            })
+        }
+    }
+
+    /// Log-ratios of ±0.05 lie inside [log 0.8, log 1.2] and ±0.5 outside, both well beyond the step
+    /// from the clip boundary; with the advantages' signs, some clipped terms are the minimum (no
+    /// gradient) and some are not (the gradient flows), so both branches are checked.
+    @Test func clippedSurrogateLossPerSampleAndPerDimension() {
+        let logRatios: [Float] = [0.05, -0.5, 0.5, -0.05, 0.5, -0.5]
+        for (shape, advantages) in [([6], [Float](arrayLiteral: 1, -1, 0.5, -2, -1.5, 0.8)), ([2, 3], [1.5, -0.8])] {
+            let logProbabilities = randomVariable(shape, seed: 23)
+            let old = (0..<6).map { logProbabilities.value[flatIndex: $0] - logRatios[$0] }
+            let evaluation = clippedSurrogateLoss(logProbabilities: logProbabilities, oldLogProbabilities: old,
+                                                  advantages: advantages, clipRange: 0.2)
+            #expect(abs(evaluation.statistics.clipFraction - 4.0 / 6) < 1e-6)
+            expectGradientsMatch(gradientCheck([logProbabilities]) {
+                clippedSurrogateLoss(logProbabilities: $0[0], oldLogProbabilities: old, advantages: advantages, clipRange: 0.2).loss
+            })
+        }
+    }
+
+    /// Zero fill (−1) and a source read twice (0, 5), so the backward's scatter-add adds.
+    @Test func gatherElementsSelectsFillsAndScatterAdds() {
+        let input = randomVariable([2, 3], seed: 24)
+        let indices: [Int32] = [5, -1, 0, 0, 3, -1, 2, 5]
+        let output = gatherElements(input, sourceIndices: indices, shape: [2, 4])
+        #expect(output.shape == [2, 4])
+        for (position, source) in indices.enumerated() {
+            #expect(output.value[flatIndex: position] == (source < 0 ? 0 : input.value[flatIndex: Int(source)]))
+        }
+        expectGradientsMatch(gradientCheck([input]) { gatherElements($0[0], sourceIndices: indices, shape: [2, 4]) })
+    }
+}
