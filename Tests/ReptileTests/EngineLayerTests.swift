@@ -43,6 +43,8 @@ import Testing
         let y = conv2d(x, weight: w, bias: b, stride: 2, padding: 1)
         #expect(y.shape == [2, 3, 4, 4])
         expectGradientsMatch(gradientCheck([x, w, b]) { conv2d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1) })
+        // Without a bias, as under batch normalisation.
+        expectGradientsMatch(gradientCheck([x, w]) { conv2d($0[0], weight: $0[1], bias: nil, stride: 2, padding: 1) })
     }
 
     @Test(arguments: [(1, 0), (2, 1), (2, 0), (3, 1)])
@@ -51,6 +53,7 @@ import Testing
         expectGradientsMatch(gradientCheck([x, w, b]) {
             convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: stride, padding: padding)
         })
+        expectGradientsMatch(gradientCheck([x, w]) { convTranspose2d($0[0], weight: $0[1], bias: nil, stride: stride, padding: padding) })
     }
 
     /// ⟨conv2d(x, W), y⟩ = ⟨x, convTranspose2d(y, W)⟩: the transposed convolution is the adjoint.
@@ -72,6 +75,7 @@ import Testing
         #expect(conv1d(x, weight: w, bias: b, stride: 2, padding: 1).shape == [2, 4, 5])
         expectGradientsMatch(gradientCheck([x, w, b]) { conv1d($0[0], weight: $0[1], bias: $0[2]) })
         expectGradientsMatch(gradientCheck([x, w, b]) { conv1d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1) })
+        expectGradientsMatch(gradientCheck([x, w]) { conv1d($0[0], weight: $0[1], bias: nil) })
     }
 }
 
