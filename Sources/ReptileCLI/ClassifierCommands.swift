@@ -50,6 +50,9 @@ struct ClassifierTrainingArguments: ParsableArguments {
     @Flag(help: "Replace an existing output folder (only once the new one is complete).")
     var force = false
 
+    @Flag(help: "Continue an unfinished (interrupted or killed) run of --out after its last saved epoch; it ends as an uninterrupted run with the same command and threads would.")
+    var resume = false
+
     @Flag(help: "Print the report as JSON on standard output (no progress bar).")
     var json = false
 
@@ -75,6 +78,7 @@ struct ClassifierTrainingArguments: ParsableArguments {
         options.headLearningRate = headLearningRate
         options.validationFraction = validationFraction
         options.force = force
+        options.resume = resume
         options.showProgress = !json
         options.command = commandLineText
         return options

@@ -163,7 +163,13 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
                                    augment: options.training.augment)
     try settings.validate()
     BLAS.setThreadCount(options.training.threads)
+    let resumeFolder = try ResumeFolder(output: options.output, resume: options.training.resume, force: options.training.force)
     let staging = try StagingFolder(destination: options.output, force: options.training.force)
+    let fingerprint = try ResumeFingerprint(
+        stage: "finetune", data: try (trainSources + [evaluation]).map { try $0.folder.contentSHA256() }, settings: settings,
+        validationFraction: validationFraction, text: kind == .text ? options.training.text : nil,
+        start: try options.classifier.map { try SHA256.hex(ofFileAt: $0) }, scratch: fromScratch, mix: options.mix,
+        repeats: options.repeats).json()
 
     func startingModel(seed: UInt64) throws -> any TrainableClassifier {
         if let checkpoint = options.classifier, !options.scratch {
@@ -213,21 +219,40 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
             validationData = try trainSources[0].usedData(records: holdout.heldOut.count,
                                                           note: "\(validationFraction) of the first --train source, held out with seed \(seed)")
         }
+        // A repeat an interrupted run finished is read back, not trained again.
+        let finishedPath = resumeFolder.file("repeat-\(repeatIndex).json")
+        if let finished = try? StableJSON.decode(FinishedRepeat.self, from: Data(contentsOf: URL(fileURLWithPath: finishedPath))) {
+            runs.append(finished.run)
+            trainedRecords += finished.trainedRecords
+            if repeatIndex == 0 {
+                after = finished.metrics
+                kept = try ClassifierArchitectures.load(from: resumeFolder.file("repeat-0.h5"))
+                try FileManager.default.copyItem(atPath: resumeFolder.file("repeat-0-metrics.jsonl"), toPath: staging.path(ClassifierRunFiles.metrics))
+            }
+            continue
+        }
         let trainingStart = Date()
         let outcome = try trainClassifier(model, batches: batches, validation: validation, settings: runSettings,
                                           metricsPath: repeatIndex == 0 ? staging.path(ClassifierRunFiles.metrics) : nil,
-                                          progressLabel: "finetune", showProgress: options.training.showProgress)
+                                          progressLabel: "finetune", showProgress: options.training.showProgress,
+                                          checkpoint: EpochCheckpoint(path: resumeFolder.file("state-\(repeatIndex).h5"), fingerprint: fingerprint))
         trainingSeconds += Date().timeIntervalSince(trainingStart)
         trainedRecords += batches.recordsPerEpoch * outcome.epochsRun
         let evaluationStart = Date()
         let predictions = try predict(model, source: evaluation, labelMap: evaluationMap)
         evaluationSeconds += Date().timeIntervalSince(evaluationStart)
         let metrics = ClassificationMetrics(labels: predictions.labels, predictions: predictions.predicted, classNames: startingConfig.classNames)
-        runs.append(FinetuneRun(seed: seed, accuracy: metrics.accuracy, macroF1: metrics.macroF1, training: outcome))
+        let run = FinetuneRun(seed: seed, accuracy: metrics.accuracy, macroF1: metrics.macroF1, training: outcome)
+        runs.append(run)
         if repeatIndex == 0 {
             after = metrics
             kept = model
+            try model.save(to: resumeFolder.file("repeat-0.h5"))
+            try? FileManager.default.removeItem(atPath: resumeFolder.file("repeat-0-metrics.jsonl"))
+            try FileManager.default.copyItem(atPath: staging.path(ClassifierRunFiles.metrics), toPath: resumeFolder.file("repeat-0-metrics.jsonl"))
         }
+        try writeJSON(FinishedRepeat(run: run, metrics: metrics, trainedRecords: batches.recordsPerEpoch * outcome.epochsRun), to: finishedPath)
+        try? FileManager.default.removeItem(atPath: resumeFolder.file("state-\(repeatIndex).h5"))
     }
     try kept!.save(to: staging.path(ClassifierRunFiles.checkpoint))
 
@@ -254,5 +279,13 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
                           recordsPerSecond: trainingSeconds > 0 ? Double(trainedRecords) / trainingSeconds : 0))
     try writeJSON(report, to: staging.path(ClassifierRunFiles.report))
     try staging.commit()
+    resumeFolder.remove()
     return report
+}
+
+/// A repeat of `finetune --repeats` that finished, kept in the resume folder until the run has.
+struct FinishedRepeat: Codable {
+    var run: FinetuneRun
+    var metrics: ClassificationMetrics
+    var trainedRecords: Int
 }

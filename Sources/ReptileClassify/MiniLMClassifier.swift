@@ -95,4 +95,5 @@ final class EncoderFineTuningOptimization: ClassifierOptimization {
     func zeroGradients() { trainer.zeroGradients() }
     func schedule(step: Int) { trainer.setLearningRateFactor(rates.factor(atStep: step)) }
     func applyGradients() { trainer.applyGradients() }
+    var optimizers: [String: any Optimizer] { trainer.optimizers }
 }

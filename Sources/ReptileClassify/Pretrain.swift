@@ -78,6 +78,8 @@ public struct ClassifierTrainingOptions {
     /// split (0: no early stopping; nil: `TrainingDefaults.validationFraction`).
     public var validationFraction: Double?
     public var force = false
+    /// Continue the unfinished run of this output (`ResumeFolder`) after its last saved epoch.
+    public var resume = false
     public var showProgress = true
     public var command = ""
 
@@ -192,17 +194,22 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
     }
     let config = model.config
     let identity = Array(0..<info.classNames.count)
+    let resumeFolder = try ResumeFolder(output: options.output, resume: options.training.resume, force: options.training.force)
     let staging = try StagingFolder(destination: options.output, force: options.training.force)
 
     let batches = try MixedBatches([BatchSourceSpec(source: train, labelMap: identity, keep: trainKeep)], shareOfSecond: nil,
                                    batchSize: settings.batchSize, seed: options.training.seed)
     settings = settings.withMinimumSteps(stepsPerEpoch: batches.stepsPerEpoch)
+    let fingerprint = try ResumeFingerprint(stage: "pretrain", data: [try train.folder.contentSHA256()], settings: settings,
+                                            validationFraction: validationFraction,
+                                            text: info.kind == .text ? options.training.text : nil).json()
     let trainingStart = Date()
     let validates = hasValidationSplit || holdout != nil
     let outcome = try trainClassifier(model, batches: batches,
                                       validation: validates ? ValidationData(source: validationSource, labelMap: identity, keep: validationKeep) : nil,
                                       settings: settings, metricsPath: staging.path(ClassifierRunFiles.metrics),
-                                      progressLabel: "pretrain", showProgress: options.training.showProgress)
+                                      progressLabel: "pretrain", showProgress: options.training.showProgress,
+                                      checkpoint: EpochCheckpoint(path: resumeFolder.file("state.h5"), fingerprint: fingerprint))
     let trainingSeconds = Date().timeIntervalSince(trainingStart)
     try model.save(to: staging.path(ClassifierRunFiles.checkpoint))
 
@@ -234,6 +241,7 @@ public func pretrainClassifier(_ options: PretrainOptions) throws -> PretrainRep
                           recordsPerSecond: trainingSeconds > 0 ? Double(trainRecords * outcome.epochsRun) / trainingSeconds : 0))
     try writeJSON(report, to: staging.path(ClassifierRunFiles.report))
     try staging.commit()
+    resumeFolder.remove()
     return report
 }
 

@@ -101,6 +101,8 @@ public protocol ClassifierOptimization: AnyObject {
     func schedule(step: Int)
     /// Updates the weights from the gradients of `backward()`.
     func applyGradients()
+    /// Every optimizer stepped, by the name its state is checkpointed under (for `--resume`).
+    var optimizers: [String: any Optimizer] { get }
 }
 
 /// The default: Adam over every parameter, warm-up over `warmupEpochs` then cosine decay.
@@ -120,6 +122,7 @@ final class AdamWithCosineDecay: ClassifierOptimization {
     func zeroGradients() { optimizer.zeroGradients() }
     func schedule(step: Int) { optimizer.learningRate = peak * rates.factor(atStep: step) }
     func applyGradients() { optimizer.step() }
+    var optimizers: [String: any Optimizer] { [ModelCheckpoint.defaultOptimizerName: optimizer] }
 }
 
 /// One line of `metrics.jsonl`. Timing fields (`seconds`, `records_per_second`) are the only ones
@@ -211,10 +214,12 @@ public typealias ValidationData = BatchSourceSpec
 /// Mini-batch training with cross-entropy and the model's optimization (Adam with warm-up, then cosine
 /// decay over `epochs`; AdamW with linear decay for a pretrained encoder),
 /// early stopping on validation accuracy (ties: lower validation loss) and the best epoch's
-/// weights restored at the end. Every epoch appends a line to `metricsPath`.
+/// weights restored at the end. Every epoch appends a line to `metricsPath` and, with a
+/// `checkpoint`, saves the whole state there; a run whose checkpoint file exists continues after
+/// its last saved epoch and ends as an uninterrupted run would (same seed and thread count).
 public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatches, validation: ValidationData?,
                             settings: TrainingSettings, metricsPath: String?, progressLabel: String,
-                            showProgress: Bool) throws -> TrainingOutcome {
+                            showProgress: Bool, checkpoint: EpochCheckpoint? = nil) throws -> TrainingOutcome {
     let stepsPerEpoch = batches.stepsPerEpoch
     let optimization = model.makeOptimization(settings: settings, stepsPerEpoch: stepsPerEpoch)
     let base = SeededRandom(seed: settings.seed)
@@ -237,7 +242,28 @@ public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatc
     var outcome = TrainingOutcome(epochsRun: 0, bestEpoch: 0, bestValidationAccuracy: nil, bestValidationLoss: nil,
                                   stoppedEarly: false, steps: 0, finalTrainLoss: 0)
     var batch = ClassifierBatch()
-    for epoch in 1...settings.epochs {
+    var metricsLines: [String] = []
+    func writeMetrics(_ line: String) {
+        metricsLines.append(line)
+        metricsFile?.write(Data((line + "\n").utf8))
+    }
+    var firstEpoch = 1
+    if let checkpoint, let saved = try checkpoint.restore(model: model, optimization: optimization) {
+        // The data order is replayed (reading is cheap next to training); everything else is restored.
+        for epoch in 1...saved.epoch {
+            if epoch > 1 { batches.startEpoch() }
+            while try batches.next(into: &batch) {}
+        }
+        step = saved.step
+        dropoutRandom = saved.randoms.dropout
+        augmentRandom = saved.randoms.augment
+        best = (saved.loop.bestEpoch, saved.loop.bestAccuracy, saved.loop.bestLoss, saved.bestWeights)
+        epochsWithoutImprovement = saved.loop.epochsWithoutImprovement
+        outcome = saved.loop.outcome
+        for line in saved.loop.metricsLines { writeMetrics(line) }
+        firstEpoch = outcome.stoppedEarly ? settings.epochs + 1 : saved.epoch + 1
+    }
+    for epoch in stride(from: firstEpoch, through: settings.epochs, by: 1) {
         if epoch > 1 { batches.startEpoch() }
         model.setTraining(true)
         let progress = ProgressBar("\(progressLabel) epoch \(epoch)/\(settings.epochs)", total: batches.recordsPerEpoch, unit: unit,
@@ -289,18 +315,20 @@ public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatc
                                   validationLoss: validationLoss, validationAccuracy: validationAccuracy,
                                   learningRate: Double(optimization.learningRate), improved: improved, seconds: seconds,
                                   recordsPerSecond: seconds > 0 ? Double(seen) / seconds : 0)
-        if let metricsFile {
-            var line = try StableJSON.encode(record, pretty: false)
-            line.append(0x0A)
-            metricsFile.write(line)
-        }
+        writeMetrics(try StableJSON.string(record))
         outcome.epochsRun = epoch
         outcome.steps = step
         outcome.finalTrainLoss = trainLoss
-        if validation != nil && epochsWithoutImprovement >= settings.patience && epoch < settings.epochs {
-            outcome.stoppedEarly = true
-            break
+        let stops = validation != nil && epochsWithoutImprovement >= settings.patience && epoch < settings.epochs
+        if stops { outcome.stoppedEarly = true }
+        if let checkpoint, let best {
+            try checkpoint.save(model: model, optimization: optimization, epoch: epoch, step: step,
+                                randoms: (dropoutRandom, augmentRandom), bestWeights: best.weights,
+                                loop: TrainingLoopState(epochsWithoutImprovement: epochsWithoutImprovement, bestEpoch: best.epoch,
+                                                        bestAccuracy: best.accuracy, bestLoss: best.loss, outcome: outcome,
+                                                        metricsLines: metricsLines))
         }
+        if stops { break }
     }
     if let best {
         for (parameter, values) in zip(model.parameters, best.weights) {

@@ -1,0 +1,91 @@
+import Foundation
+import ReptileCore
+import Testing
+
+/// `pretrain --resume` and `finetune --resume` through the real binary: a run killed (SIGKILL)
+/// part-way and resumed ends with the files an uninterrupted run writes, and the resume state is
+/// neither lost nor silently reused. TREC with 30 questions a class, the text-cnn, one thread.
+@Suite struct ClassifierResumeTests {
+    /// Runs `arguments + ["--out", out]` and kills it once `marker` (a path under the resume
+    /// folder) exists, so that the run is cut after a saved epoch or repeat.
+    static func runAndKill(_ arguments: [String], out: URL, when marker: String) throws {
+        let process = Process()
+        process.executableURL = Support.reptileExecutable
+        process.arguments = arguments + ["--out", out.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let path = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).resume/\(marker)").path
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, process.isRunning, !FileManager.default.fileExists(atPath: path) { usleep(5_000) }
+        try #require(process.isRunning, "the run finished before it could be killed")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// metrics.jsonl without its wall-clock fields.
+    static func metrics(_ run: URL) throws -> [String] {
+        try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map { line in
+            String(line.split(separator: ",").filter { !$0.contains("\"seconds\"") && !$0.contains("records_per_second") }.joined(separator: ","))
+        }
+    }
+
+    /// report.json without what differs between any two runs (command line, timing).
+    static func report(_ run: URL) throws -> NSDictionary {
+        let data = try Data(contentsOf: run.appendingPathComponent("report.json"))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return object.filter { $0.key != "command" && $0.key != "timing" } as NSDictionary
+    }
+
+    static func expectSameRun(_ resumed: URL, _ whole: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try SHA256.hex(ofFileAt: resumed.appendingPathComponent("classifier.h5").path)
+                == SHA256.hex(ofFileAt: whole.appendingPathComponent("classifier.h5").path), sourceLocation: sourceLocation)
+        #expect(try metrics(resumed) == metrics(whole), sourceLocation: sourceLocation)
+        #expect(try report(resumed) == report(whole), sourceLocation: sourceLocation)
+        let state = resumed.deletingLastPathComponent().appendingPathComponent(".\(resumed.lastPathComponent).resume").path
+        #expect(!FileManager.default.fileExists(atPath: state), "the resume state outlived the run", sourceLocation: sourceLocation)
+    }
+
+    @Test func aKilledPretrainResumesToTheUninterruptedResult() throws {
+        let parent = try Support.makeTemporaryFolder("classifier-resume")
+        defer { Support.remove(parent) }
+        let dataset = try TextSynthesisCommandTests.ingestTREC(into: parent)
+        // A fifth held out, so early stopping's counters and the best epoch's weights are resumed too.
+        let common = ["pretrain", "--dataset", dataset.path, "--epochs", "12", "--patience", "12", "--val-fraction", "0.2",
+                      "--max-length", "24", "--threads", "1", "--seed", "4"]
+        let whole = parent.appendingPathComponent("whole"), killed = parent.appendingPathComponent("killed")
+        let uninterrupted = try Support.reptile(common + ["--out", whole.path])
+        try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
+
+        try Self.runAndKill(common, out: killed, when: "state.h5")
+        let fresh = try Support.reptile(common + ["--out", killed.path])
+        #expect(fresh.status == 1 && fresh.standardError.contains("--resume") && fresh.standardError.contains("--force"), "\(fresh.standardError)")
+        let other = try Support.reptile(common.map { $0 == "12" ? "13" : $0 } + ["--out", killed.path, "--resume"])
+        #expect(other.status == 1 && other.standardError.contains("other settings") && other.standardError.contains("settings"),
+                "\(other.standardError)")
+        let resumed = try Support.reptile(common + ["--out", killed.path, "--resume"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        try Self.expectSameRun(killed, whole)
+
+        let again = try Support.reptile(common + ["--out", killed.path, "--resume"])
+        #expect(again.status == 1 && again.standardError.contains("no unfinished run") && again.standardError.contains("complete"),
+                "\(again.standardError)")
+    }
+
+    /// Killed once the first of two repeats has finished: that repeat is read back, the second trained.
+    @Test func aKilledFinetuneWithRepeatsResumesToTheUninterruptedResult() throws {
+        let parent = try Support.makeTemporaryFolder("finetune-resume")
+        defer { Support.remove(parent) }
+        let dataset = try TextSynthesisCommandTests.ingestTREC(into: parent)
+        let common = ["finetune", "--scratch", "--train", dataset.path, "--eval", dataset.path + ":test", "--repeats", "2",
+                      "--epochs", "10", "--val-fraction", "0", "--max-length", "24", "--threads", "1", "--seed", "5"]
+        let whole = parent.appendingPathComponent("whole"), killed = parent.appendingPathComponent("killed")
+        let uninterrupted = try Support.reptile(common + ["--out", whole.path])
+        try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
+
+        try Self.runAndKill(common, out: killed, when: "state-1.h5")
+        let resumed = try Support.reptile(common + ["--out", killed.path, "--resume"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        try Self.expectSameRun(killed, whole)
+    }
+}
