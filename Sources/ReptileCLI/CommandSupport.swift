@@ -40,7 +40,8 @@ private func installInterruptHandlers() {
         source.setEventHandler {
             interruptInProgress = true
             InterruptCleanup.removeAll()
-            FileHandle.standardError.write(Data("\nreptile: interrupted; unfinished output removed\n".utf8))
+            let kept = InterruptCleanup.keptNote.map { "; \($0)" } ?? ""
+            FileHandle.standardError.write(Data("\nreptile: interrupted; unfinished output removed\(kept)\n".utf8))
             // _exit, not exit: exit runs the libraries' destructors (OpenBLAS frees its buffers)
             // while engine workers may still be inside a matrix product, which then crashes.
             _exit(128 + signalNumber)

@@ -97,6 +97,7 @@ extension EpochCheckpoint {
                                                      EpochCheckpointNames.loop: try StableJSON.string(loop)])
         try ModelCheckpoint.save(to: path, layers: [model, BestWeights(like: model, values: bestWeights)],
                                  optimizers: optimization.optimizers, progress: progress)
+        InterruptCleanup.keptNote = "the epochs done are kept in \(folder): the same command with --resume continues"
     }
 
     /// Loads the state into `model` and `optimization`; nil when there is none yet.

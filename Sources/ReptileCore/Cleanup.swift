@@ -19,6 +19,14 @@ public enum InterruptCleanup {
         paths.remove(path)
     }
 
+    nonisolated(unsafe) private static var keptWork: String?
+
+    /// What an interrupt leaves on purpose (work a later run can continue), said after the removal.
+    public static var keptNote: String? {
+        get { lock.lock(); defer { lock.unlock() }; return keptWork }
+        set { lock.lock(); defer { lock.unlock() }; keptWork = newValue }
+    }
+
     /// Runs on the signal thread while the command may still be writing into these folders, so a
     /// plain recursive delete can lose the race (a file created after the listing makes the final
     /// rmdir fail). Renaming first takes the whole folder out of the writer's reach at once: its
