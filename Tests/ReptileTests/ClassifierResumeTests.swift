@@ -6,21 +6,13 @@ import Testing
 /// part-way and resumed ends with the files an uninterrupted run writes, and the resume state is
 /// neither lost nor silently reused. TREC with 30 questions a class, the text-cnn, one thread.
 @Suite struct ClassifierResumeTests {
-    /// Runs `arguments + ["--out", out]` and kills it once `marker` (a path under the resume
-    /// folder) exists, so that the run is cut after a saved epoch or repeat.
+    /// Runs `arguments` into `out` and kills it once `marker` exists in its resume folder.
     static func runAndKill(_ arguments: [String], out: URL, when marker: String) throws {
-        let process = Process()
-        process.executableURL = Support.reptileExecutable
-        process.arguments = arguments + ["--out", out.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let path = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).resume/\(marker)").path
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline, process.isRunning, !FileManager.default.fileExists(atPath: path) { usleep(5_000) }
-        try #require(process.isRunning, "the run finished before it could be killed")
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        try Support.reptileKilled(arguments + ["--out", out.path], once: resumeFolder(of: out).appendingPathComponent(marker).path)
+    }
+
+    static func resumeFolder(of out: URL) -> URL {
+        out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).resume")
     }
 
     /// metrics.jsonl without its wall-clock fields.
@@ -42,8 +34,7 @@ import Testing
                 == SHA256.hex(ofFileAt: whole.appendingPathComponent("classifier.h5").path), sourceLocation: sourceLocation)
         #expect(try metrics(resumed) == metrics(whole), sourceLocation: sourceLocation)
         #expect(try report(resumed) == report(whole), sourceLocation: sourceLocation)
-        let state = resumed.deletingLastPathComponent().appendingPathComponent(".\(resumed.lastPathComponent).resume").path
-        #expect(!FileManager.default.fileExists(atPath: state), "the resume state outlived the run", sourceLocation: sourceLocation)
+        #expect(!FileManager.default.fileExists(atPath: resumeFolder(of: resumed).path), "the resume state outlived the run", sourceLocation: sourceLocation)
     }
 
     @Test func aKilledPretrainResumesToTheUninterruptedResult() throws {

@@ -88,6 +88,22 @@ enum Support {
         try run(reptileExecutable, arguments, environment: environment, currentDirectory: currentDirectory)
     }
 
+    /// Starts `reptile arguments` and kills it (SIGKILL) as soon as `path` exists, so that a run is
+    /// cut right after it saved a checkpoint; fails the test if the run ended first.
+    static func reptileKilled(_ arguments: [String], once path: String, within seconds: TimeInterval = 120) throws {
+        let process = Process()
+        process.executableURL = reptileExecutable
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline, process.isRunning, !FileManager.default.fileExists(atPath: path) { usleep(5_000) }
+        try #require(process.isRunning, "the run finished before it could be killed")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     /// Runs a python3 script (h5py / Pillow interoperability checks); the script's stdout is returned.
     static func python(_ script: String, arguments: [String] = []) throws -> Result {
         try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script] + arguments)

@@ -194,18 +194,9 @@ import Testing
         let uninterrupted = try Self.train(common + ["--out", whole.path])
         try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
 
-        let process = Process()
-        process.executableURL = Support.reptileExecutable
-        process.arguments = ["train", "image", "--batch-size", "20", "--threads", "1", "--out", killed.path] + common
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
         let checkpoint = killed.appendingPathComponent("checkpoint.h5").path
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, process.isRunning, !FileManager.default.fileExists(atPath: checkpoint) { usleep(10_000) }
-        try #require(process.isRunning, "the run finished before it could be killed")
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        try Support.reptileKilled(["train", "image", "--batch-size", "20", "--threads", "1", "--out", killed.path] + common,
+                                  once: checkpoint, within: 60)
         #expect(try readRunConfig(checkpoint: checkpoint).epochs == 2)
 
         let resumed = try Self.train(["--out", killed.path, "--resume"])

@@ -149,18 +149,8 @@ import Testing
         let uninterrupted = try Support.reptile(common + ["--out", whole.path])
         try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
 
-        let process = Process()
-        process.executableURL = Support.reptileExecutable
-        process.arguments = common + ["--out", killed.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
         let checkpoint = killed.appendingPathComponent("checkpoint.h5").path
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline, process.isRunning, !FileManager.default.fileExists(atPath: checkpoint) { usleep(10_000) }
-        try #require(process.isRunning, "the run finished before it could be killed")
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        try Support.reptileKilled(common + ["--out", killed.path], once: checkpoint)
 
         // --json: standard output is one JSON document, the epoch lines go to standard error.
         let resumed = try Support.reptile(["train", "text", "--out", killed.path, "--resume", "--json"])
