@@ -63,6 +63,22 @@ import Testing
                 "\(again.standardError)")
     }
 
+    /// The image CNN: batch-norm statistics, random shifts and a held-out slice resume too.
+    @Test func aKilledImagePretrainWithShiftsResumesToTheUninterruptedResult() throws {
+        let parent = try Support.makeTemporaryFolder("image-resume")
+        defer { Support.remove(parent) }
+        let dataset = try ClassifierFixtures.mnist.get()
+        let common = ["pretrain", "--dataset", dataset.path, "--epochs", "5", "--patience", "5", "--val-fraction", "0.2", "--augment",
+                      "--batch-size", "16", "--threads", "1", "--seed", "6"]
+        let whole = parent.appendingPathComponent("whole"), killed = parent.appendingPathComponent("killed")
+        let uninterrupted = try Support.reptile(common + ["--out", whole.path])
+        try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
+        try Self.runAndKill(common, out: killed, when: "state.h5")
+        let resumed = try Support.reptile(common + ["--out", killed.path, "--resume"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        try Self.expectSameRun(killed, whole)
+    }
+
     /// Killed once the first of two repeats has finished: that repeat is read back, the second trained.
     @Test func aKilledFinetuneWithRepeatsResumesToTheUninterruptedResult() throws {
         let parent = try Support.makeTemporaryFolder("finetune-resume")
