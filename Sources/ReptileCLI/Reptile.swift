@@ -8,7 +8,7 @@ struct Reptile: ParsableCommand {
         abstract: "Turn a small labelled dataset into a larger synthetic one, and measure whether it helped.",
         discussion: """
             Stages talk through files: `ingest` turns raw images or texts into HDF5 shards under \
-            datasets/NAME; `inspect` summarises a dataset or shard; `export png` writes an ImageFolder tree; \
+            datasets/NAME; `inspect` summarises a dataset or shard; `export png` writes an ImageFolder tree and `export jsonl` texts as JSON Lines; \
             `pretrain` trains a classifier on a dataset, `finetune` continues one on real or synthetic shards and \
             reports accuracy before and after, `classify` predicts labels, `compare` puts reports side by side; \
             `train image` trains a conditional GAN and `train text` a conditional GRU language model with a \

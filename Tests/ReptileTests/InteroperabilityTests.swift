@@ -224,4 +224,43 @@ import ReptileCore
         """#
         try Self.pythonVerdict(check, [path])
     }
+
+    /// `export jsonl`: json.loads reads every line, and text and label equal what h5py reads from the
+    /// shards, in order; an image dataset and an existing file are refused, leaving nothing behind.
+    @Test func textExportAsJSONLinesMatchesTheShards() throws {
+        let parent = try Support.makeTemporaryFolder("interop-jsonl")
+        defer { Support.remove(parent) }
+        let dataset = try TextSynthesisCommandTests.ingestTREC(into: parent)
+        let file = parent.appendingPathComponent("trec-test.jsonl")
+        let exported = try Support.reptile(["export", "jsonl", dataset.path, "--split", "test", "--out", file.path, "--json"])
+        try #require(exported.status == 0, "\(exported.standardError)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(exported.standardOutput.utf8)) as? [String: Any])
+        #expect(result["count"] as? Int == 500)
+        let check = #"""
+        import sys, os, json, h5py
+        dataset, path = sys.argv[1], sys.argv[2]
+        info = json.load(open(os.path.join(dataset, "dataset_info.json")))
+        names = info["class_names"]
+        expected = []
+        for shard in info["splits"]["test"]["shards"]:
+            with h5py.File(os.path.join(dataset, shard["file"]), "r") as f:
+                expected += [(t.decode("utf-8") if isinstance(t, bytes) else t, names[l]) for t, l in zip(f["texts"][:], f["labels"][:])]
+        with open(path, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f]
+        assert all(set(r) == {"text", "label"} for r in rows)
+        assert [(r["text"], r["label"]) for r in rows] == expected, "texts or labels differ"
+        assert len(rows) == 500, len(rows)
+        print("OK")
+        """#
+        try Self.pythonVerdict(check, [dataset.path, file.path])
+
+        let again = try Support.reptile(["export", "jsonl", dataset.path, "--out", file.path])
+        #expect(again.status == 1 && again.standardError.contains("--force"), "\(again.standardError)")
+        let images = try ClassifierFixtures.mnist.get()
+        let imageFile = parent.appendingPathComponent("images.jsonl")
+        let refused = try Support.reptile(["export", "jsonl", images.path, "--out", imageFile.path])
+        #expect(refused.status == 1 && refused.standardError.contains("export png"), "\(refused.standardError)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: parent.path).filter { $0.contains("images.jsonl") }
+        #expect(left.isEmpty, "\(left)")
+    }
 }
