@@ -33,7 +33,6 @@ public final class ResumeFolder {
         }
     }
 
-
     public func file(_ name: String) -> String { path + "/" + name }
 
     /// The run is complete (its output committed): the state is no longer needed.
