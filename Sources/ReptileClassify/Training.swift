@@ -214,9 +214,10 @@ public typealias ValidationData = BatchSourceSpec
 /// Mini-batch training with cross-entropy and the model's optimization (Adam with warm-up, then cosine
 /// decay over `epochs`; AdamW with linear decay for a pretrained encoder),
 /// early stopping on validation accuracy (ties: lower validation loss) and the best epoch's
-/// weights restored at the end. Every epoch appends a line to `metricsPath` and, with a
-/// `checkpoint`, saves the whole state there; a run whose checkpoint file exists continues after
-/// its last saved epoch and ends as an uninterrupted run would (same seed and thread count).
+/// weights restored at the end. Every epoch appends a line to `metricsPath`; with a `checkpoint`,
+/// the whole state is saved there after the first and the last epoch and between them at most every
+/// `EpochCheckpoint.minimumSeconds`. A run whose checkpoint file exists continues after its last
+/// saved epoch and ends as an uninterrupted run would (same seed and thread count).
 public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatches, validation: ValidationData?,
                             settings: TrainingSettings, metricsPath: String?, progressLabel: String,
                             showProgress: Bool, checkpoint: EpochCheckpoint? = nil) throws -> TrainingOutcome {
@@ -248,6 +249,7 @@ public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatc
         metricsFile?.write(Data((line + "\n").utf8))
     }
     var firstEpoch = 1
+    var lastSave: Date? = nil
     if let checkpoint, let saved = try checkpoint.restore(model: model, optimization: optimization) {
         // The data order is replayed (reading is cheap next to training); everything else is restored.
         for epoch in 1...saved.epoch {
@@ -321,7 +323,11 @@ public func trainClassifier(_ model: any TrainableClassifier, batches: MixedBatc
         outcome.finalTrainLoss = trainLoss
         let stops = validation != nil && epochsWithoutImprovement >= settings.patience && epoch < settings.epochs
         if stops { outcome.stoppedEarly = true }
-        if let checkpoint, let best {
+        // After the first epoch, the last, and otherwise at most every `minimumSeconds`: a run of
+        // many tiny epochs would spend a tenth of its time saving its state.
+        let saveDue = lastSave.map { Date().timeIntervalSince($0) >= EpochCheckpoint.minimumSeconds } ?? true
+        if let checkpoint, let best, saveDue || stops || epoch == settings.epochs {
+            lastSave = Date()
             try checkpoint.save(model: model, optimization: optimization, epoch: epoch, step: step,
                                 randoms: (dropoutRandom, augmentRandom), bestWeights: best.weights,
                                 loop: TrainingLoopState(epochsWithoutImprovement: epochsWithoutImprovement, bestEpoch: best.epoch,

@@ -39,12 +39,13 @@ public final class ResumeFolder {
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// Where `trainClassifier` saves its state after every epoch (and resumes from, when the file
-/// exists): weights, optimizer moments, random streams, the best epoch's weights, counters and
+/// Where `trainClassifier` saves its state after an epoch (and resumes from, when the file exists): weights, optimizer moments, random streams, the best epoch's weights, counters and
 /// metrics lines, and `fingerprint`, the run's settings and data, which a resumed run must match.
 public struct EpochCheckpoint: Sendable {
     public let path: String
     public let fingerprint: String
+    /// Epochs shorter than this are not each saved (the first and the last always are).
+    static let minimumSeconds: TimeInterval = 10
 
     public init(path: String, fingerprint: String) {
         self.path = path
