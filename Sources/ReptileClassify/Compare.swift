@@ -123,22 +123,38 @@ private func earlierStages(of fields: ReportSummaryFields) -> [String] {
 }
 
 /// A Markdown table: accuracy and macro-F1 in percent (mean ± std when there were repeats), the
-/// difference to the first row, and the training data, earlier stages first ("A, then B").
+/// difference to the first row (with its standard error when both rows have repeats, marked when
+/// it is within twice that), and the training data, earlier stages first ("A, then B").
 public func comparisonTable(_ rows: [ComparisonRow]) -> String {
     func percent(_ value: MeanAndDeviation) -> String {
         let mean = String(format: "%.2f", value.mean * 100)
         return value.values.count > 1 ? "\(mean) ± \(String(format: "%.2f", value.std * 100))" : mean
     }
     var lines = ["| run | test accuracy % | macro-F1 % | vs. first | trained on |", "|---|---|---|---|---|"]
+    var anyStandardError = false
     for row in rows {
         let difference = (row.accuracy.mean - rows[0].accuracy.mean) * 100
-        let versusFirst = row == rows[0] ? "" : String(format: "%+.2f", difference)
+        var versusFirst = row == rows[0] ? "" : String(format: "%+.2f", difference)
+        if row != rows[0], let standardError = differenceStandardError(row.accuracy, rows[0].accuracy) {
+            anyStandardError = true
+            versusFirst += String(format: " ± %.2f", standardError * 100) + (abs(difference) < 2 * standardError * 100 ? " (within noise)" : "")
+        }
         lines.append("| \(row.label) | \(percent(row.accuracy)) | \(percent(row.macroF1)) | \(versusFirst) | \((row.earlierStages + [row.trainedOn.joined(separator: " + ")]).joined(separator: ", then ")) |")
     }
     let evaluations = Set(rows.map(\.evaluatedOn))
     lines.append("")
+    if anyStandardError {
+        lines.append("± after a difference: its standard error from both rows' seeds, √(s₁²/n₁ + s₂²/n₂); "
+                     + "\"within noise\": the difference is smaller than twice that.")
+    }
     lines.append(evaluations.count == 1
         ? "All evaluated on \(rows[0].evaluatedOn) (held-out real data)."
         : "Warning: the rows were evaluated on different splits: \(evaluations.sorted().joined(separator: ", ")).")
     return lines.joined(separator: "\n")
+}
+
+/// The standard error of the difference of two means (Welch), when both have at least two runs.
+func differenceStandardError(_ first: MeanAndDeviation, _ second: MeanAndDeviation) -> Double? {
+    guard first.values.count > 1, second.values.count > 1 else { return nil }
+    return (first.std * first.std / Double(first.values.count) + second.std * second.std / Double(second.values.count)).squareRoot()
 }

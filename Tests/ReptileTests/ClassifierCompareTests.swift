@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ReptileCore
+@testable import ReptileClassify
 
 /// `reptile compare` reads pretrain and finetune reports into one table whose numbers are the
 /// reports' own, and refuses what is not a report.
@@ -70,5 +71,23 @@ import ReptileCore
         let replaced = try Support.reptile(["compare", "continued=\(continued.path)"])
         try #require(replaced.status == 0, "\(replaced.standardError)")
         #expect(replaced.standardOutput.contains("| from \(start.path)/classifier.h5 (replaced since), then \(dataset.path):train"))
+    }
+
+    /// A difference between rows with repeats carries its standard error, and one under twice that
+    /// is marked as noise; a row of one run gets the plain difference.
+    @Test func differencesCarryTheirStandardErrorAndNoiseIsMarked() {
+        func row(_ label: String, _ accuracies: [Double]) -> ComparisonRow {
+            ComparisonRow(label: label, report: "r", accuracy: MeanAndDeviation(accuracies), macroF1: MeanAndDeviation(accuracies),
+                          evaluatedOn: "d:test", trainedOn: ["d:train (10)"], earlierStages: [])
+        }
+        let table = comparisonTable([row("base", [0.95, 0.96, 0.97]), row("close", [0.96, 0.97, 0.98]),
+                                     row("far", [0.989, 0.99, 0.991]), row("single", [0.99])])
+        let lines = table.split(separator: "\n").map(String.init)
+        // SE = √(0.01²/3 + 0.01²/3) = 0.816 points; +1.00 is under twice that.
+        #expect(lines.contains { $0.hasPrefix("| close |") && $0.contains("| +1.00 ± 0.82 (within noise) |") }, "\(table)")
+        // SE = √(0.01²/3 + 0.001²/3) = 0.580 points; +3.00 is over five times that.
+        #expect(lines.contains { $0.hasPrefix("| far |") && $0.contains("| +3.00 ± 0.58 |") }, "\(table)")
+        #expect(lines.contains { $0.hasPrefix("| single |") && $0.contains("| +3.00 |") }, "\(table)")
+        #expect(table.contains("within noise\": the difference is smaller than twice that"))
     }
 }
