@@ -165,10 +165,11 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
     BLAS.setThreadCount(options.training.threads)
     let resumeFolder = try ResumeFolder(output: options.output, resume: options.training.resume, force: options.training.force)
     let staging = try StagingFolder(destination: options.output, force: options.training.force)
+    let startSHA256 = try options.classifier.map { try SHA256.hex(ofFileAt: $0) }
     let fingerprint = try ResumeFingerprint(
         stage: "finetune", data: try (trainSources + [evaluation]).map { try $0.folder.contentSHA256() }, settings: settings,
         validationFraction: validationFraction, text: kind == .text ? options.training.text : nil,
-        start: try options.classifier.map { try SHA256.hex(ofFileAt: $0) }, scratch: fromScratch, mix: options.mix,
+        start: startSHA256, scratch: fromScratch, mix: options.mix,
         repeats: options.repeats).json()
 
     func startingModel(seed: UInt64) throws -> any TrainableClassifier {
@@ -202,7 +203,6 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         let seed = options.training.seed &+ UInt64(repeatIndex)
         var runSettings = settings
         runSettings.seed = seed
-        let model = try startingModel(seed: seed)
         // Early stopping on a seeded slice of the first source, never on the evaluation split.
         let holdout = validationFraction > 0 ? HoldoutSlice(count: trainSources[0].count, fraction: validationFraction, seed: seed) : nil
         let specs = trainSources.enumerated().map { index, source in
@@ -231,6 +231,7 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
             }
             continue
         }
+        let model = try startingModel(seed: seed)
         let trainingStart = Date()
         let outcome = try trainClassifier(model, batches: batches, validation: validation, settings: runSettings,
                                           metricsPath: repeatIndex == 0 ? staging.path(ClassifierRunFiles.metrics) : nil,
@@ -267,7 +268,7 @@ public func finetuneClassifier(_ options: FinetuneOptions) throws -> FinetuneRep
         validation: validationData, evaluation: try evaluation.usedData())
     let report = FinetuneReport(
         command: options.training.command, toolVersion: ReptileVersion.current,
-        start: StartingClassifier(checkpoint: options.classifier, sha256: try options.classifier.map { try SHA256.hex(ofFileAt: $0) },
+        start: StartingClassifier(checkpoint: options.classifier, sha256: startSHA256,
                                   scratch: fromScratch),
         classifier: summary(of: kept!, file: ClassifierRunFiles.checkpoint), data: data, settings: reportedSettings, threads: options.training.threads,
         before: before, after: after!, runs: runs,
