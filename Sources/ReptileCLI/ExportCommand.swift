@@ -9,35 +9,46 @@ struct Export: ParsableCommand {
         subcommands: [ExportPNG.self, ExportJSONL.self])
 }
 
-struct ExportPNG: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "png",
-        abstract: "Write a split of an image dataset as PNGs in the ImageFolder layout: OUT/<class>/<index>.png.")
-
+/// What both exports take: the dataset, the split, where to write and how to report.
+struct ExportArguments: ParsableArguments {
     @Argument(help: "The dataset folder.")
     var dataset: String
 
-    @Option(help: "The folder to create.")
+    @Option(help: "The folder (png) or file (jsonl) to create.")
     var out: String
 
     @Option(help: "The split to export.")
     var split: String = "train"
 
-    @Flag(help: "Replace an existing folder (only once the export is complete).")
+    @Flag(help: "Replace an existing output (only once the export is complete).")
     var force = false
 
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    /// The one-line summary, or the result as JSON with --json.
+    func report(_ result: ExportResult, _ summary: String) throws {
+        if json {
+            try printJSON(["path": .string(result.path), "count": .integer(Int64(result.count)),
+                           "class_counts": .array(result.classCounts.map { .integer(Int64($0)) })] as [String: JSONValue])
+        } else {
+            print(summary)
+        }
+    }
+}
+
+struct ExportPNG: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "png",
+        abstract: "Write a split of an image dataset as PNGs in the ImageFolder layout: OUT/<class>/<index>.png.")
+
+    @OptionGroup var arguments: ExportArguments
+
     func run() throws {
         try runReportingErrors {
-            let result = try exportPNG(dataset: dataset, split: split, destination: out, force: force, showProgress: !json)
-            if json {
-                try printJSON(["path": .string(result.path), "count": .integer(Int64(result.count)),
-                               "class_counts": .array(result.classCounts.map { .integer(Int64($0)) })] as [String: JSONValue])
-            } else {
-                print("wrote \(result.count) PNGs to \(result.path)")
-            }
+            let result = try exportPNG(dataset: arguments.dataset, split: arguments.split, destination: arguments.out,
+                                       force: arguments.force, showProgress: !arguments.json)
+            try arguments.report(result, "wrote \(result.count) PNGs to \(result.path)")
         }
     }
 }
@@ -47,34 +58,17 @@ struct ExportJSONL: ParsableCommand {
         commandName: "jsonl",
         abstract: "Write a split of a text dataset as JSON Lines: one {\"text\", \"label\"} object a line (label by class name).")
 
-    @Argument(help: "The dataset folder.")
-    var dataset: String
-
-    @Option(help: "The file to create (e.g. trec-train.jsonl).")
-    var out: String
-
-    @Option(help: "The split to export.")
-    var split: String = "train"
-
-    @Flag(help: "Replace an existing file (only once the export is complete).")
-    var force = false
-
-    @Flag(help: "Print the result as JSON.")
-    var json = false
+    @OptionGroup var arguments: ExportArguments
 
     func run() throws {
         try runReportingErrors {
             var result: ExportResult?
-            try writeAtomically(to: out, force: force) { handle in
-                result = try exportJSONL(dataset: dataset, split: split, showProgress: !json) { handle.write($0) }
+            try writeAtomically(to: arguments.out, force: arguments.force) { handle in
+                result = try exportJSONL(dataset: arguments.dataset, split: arguments.split, showProgress: !arguments.json) { handle.write($0) }
             }
-            guard let result else { return }
-            if json {
-                try printJSON(["path": .string(out), "count": .integer(Int64(result.count)),
-                               "class_counts": .array(result.classCounts.map { .integer(Int64($0)) })] as [String: JSONValue])
-            } else {
-                print("wrote \(result.count) texts to \(out)")
-            }
+            guard var result else { return }
+            result.path = arguments.out
+            try arguments.report(result, "wrote \(result.count) texts to \(arguments.out)")
         }
     }
 }
