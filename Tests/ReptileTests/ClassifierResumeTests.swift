@@ -2,13 +2,20 @@ import Foundation
 import ReptileCore
 import Testing
 
-/// `pretrain --resume` and `finetune --resume` through the real binary: a run killed (SIGKILL)
-/// part-way and resumed ends with the files an uninterrupted run writes, and the resume state is
+/// `pretrain --resume` and `finetune --resume` through the real binary: a run killed (SIGKILL) or
+/// interrupted (Ctrl-C) part-way and resumed ends with the files an uninterrupted run writes, and the resume state is
 /// neither lost nor silently reused. TREC with 30 questions a class, the text-cnn, one thread.
 @Suite struct ClassifierResumeTests {
-    /// Runs `arguments` into `out` and kills it once `marker` exists in its resume folder.
-    static func runAndKill(_ arguments: [String], out: URL, when marker: String) throws {
-        try Support.reptileKilled(arguments + ["--out", out.path], once: resumeFolder(of: out).appendingPathComponent(marker).path)
+    /// Runs `common` uninterrupted into `whole`, and into `cut` cut by `signal` once `marker` exists
+    /// in its resume folder; returns both folders and what the cut run wrote on standard error.
+    static func wholeAndCut(_ common: [String], in parent: URL, when marker: String,
+                            signal: Int32 = SIGKILL) throws -> (whole: URL, cut: URL, standardError: String) {
+        let whole = parent.appendingPathComponent("whole"), cut = parent.appendingPathComponent("cut")
+        let uninterrupted = try Support.reptile(common + ["--out", whole.path])
+        try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
+        let standardError = try Support.reptileKilled(common + ["--out", cut.path],
+                                                      once: resumeFolder(of: cut).appendingPathComponent(marker).path, signal: signal)
+        return (whole, cut, standardError)
     }
 
     static func resumeFolder(of out: URL) -> URL {
@@ -44,11 +51,10 @@ import Testing
         // A fifth held out, so early stopping's counters and the best epoch's weights are resumed too.
         let common = ["pretrain", "--dataset", dataset.path, "--epochs", "12", "--patience", "12", "--val-fraction", "0.2",
                       "--max-length", "24", "--threads", "1", "--seed", "4"]
-        let whole = parent.appendingPathComponent("whole"), killed = parent.appendingPathComponent("killed")
-        let uninterrupted = try Support.reptile(common + ["--out", whole.path])
-        try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
-
-        try Self.runAndKill(common, out: killed, when: "state.h5")
+        // Ctrl-C: the unfinished output goes, the saved epochs stay, and the message says how to go on.
+        let (whole, killed, interrupted) = try Self.wholeAndCut(common, in: parent, when: "state.h5", signal: SIGINT)
+        #expect(interrupted.contains("interrupted") && interrupted.contains("--resume"), "\(interrupted)")
+        #expect(FileManager.default.fileExists(atPath: Self.resumeFolder(of: killed).appendingPathComponent("state.h5").path))
         let fresh = try Support.reptile(common + ["--out", killed.path])
         #expect(fresh.status == 1 && fresh.standardError.contains("--resume") && fresh.standardError.contains("--force"), "\(fresh.standardError)")
         let other = try Support.reptile(common.map { $0 == "12" ? "13" : $0 } + ["--out", killed.path, "--resume"])
@@ -70,10 +76,7 @@ import Testing
         let dataset = try ClassifierFixtures.mnist.get()
         let common = ["pretrain", "--dataset", dataset.path, "--epochs", "5", "--patience", "5", "--val-fraction", "0.2", "--augment",
                       "--batch-size", "16", "--threads", "1", "--seed", "6"]
-        let whole = parent.appendingPathComponent("whole"), killed = parent.appendingPathComponent("killed")
-        let uninterrupted = try Support.reptile(common + ["--out", whole.path])
-        try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
-        try Self.runAndKill(common, out: killed, when: "state.h5")
+        let (whole, killed, _) = try Self.wholeAndCut(common, in: parent, when: "state.h5")
         let resumed = try Support.reptile(common + ["--out", killed.path, "--resume"])
         try #require(resumed.status == 0, "\(resumed.standardError)")
         try Self.expectSameRun(killed, whole)
@@ -86,11 +89,7 @@ import Testing
         let dataset = try TextSynthesisCommandTests.ingestTREC(into: parent)
         let common = ["finetune", "--scratch", "--train", dataset.path, "--eval", dataset.path + ":test", "--repeats", "2",
                       "--epochs", "10", "--val-fraction", "0", "--max-length", "24", "--threads", "1", "--seed", "5"]
-        let whole = parent.appendingPathComponent("whole"), killed = parent.appendingPathComponent("killed")
-        let uninterrupted = try Support.reptile(common + ["--out", whole.path])
-        try #require(uninterrupted.status == 0, "\(uninterrupted.standardError)")
-
-        try Self.runAndKill(common, out: killed, when: "state-1.h5")
+        let (whole, killed, _) = try Self.wholeAndCut(common, in: parent, when: "state-1.h5")
         let resumed = try Support.reptile(common + ["--out", killed.path, "--resume"])
         try #require(resumed.status == 0, "\(resumed.standardError)")
         try Self.expectSameRun(killed, whole)

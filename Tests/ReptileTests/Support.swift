@@ -88,20 +88,30 @@ enum Support {
         try run(reptileExecutable, arguments, environment: environment, currentDirectory: currentDirectory)
     }
 
-    /// Starts `reptile arguments` and kills it (SIGKILL) as soon as `path` exists, so that a run is
-    /// cut right after it saved a checkpoint; fails the test if the run ended first.
-    static func reptileKilled(_ arguments: [String], once path: String, within seconds: TimeInterval = 120) throws {
+    /// Starts `reptile arguments` and sends it `signal` (SIGKILL unless told) as soon as `path`
+    /// exists, so that a run is cut right after it saved a checkpoint; fails the test if the run
+    /// ended first. Returns what the run wrote on standard error.
+    @discardableResult
+    static func reptileKilled(_ arguments: [String], once path: String, within seconds: TimeInterval = 120,
+                              signal: Int32 = SIGKILL) throws -> String {
         let process = Process()
         process.executableURL = reptileExecutable
         process.arguments = arguments
+        let captureFolder = try makeTemporaryFolder("killed")
+        defer { remove(captureFolder) }
+        let errorURL = captureFolder.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
+        let errorHandle = try FileHandle(forWritingTo: errorURL)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errorHandle
         try process.run()
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline, process.isRunning, !FileManager.default.fileExists(atPath: path) { usleep(5_000) }
         try #require(process.isRunning, "the run finished before it could be killed")
-        kill(process.processIdentifier, SIGKILL)
+        kill(process.processIdentifier, signal)
         process.waitUntilExit()
+        try? errorHandle.close()
+        return String(decoding: try Data(contentsOf: errorURL), as: UTF8.self)
     }
 
     /// Runs a python3 script (h5py / Pillow interoperability checks); the script's stdout is returned.
