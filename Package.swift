@@ -50,8 +50,12 @@ let package = Package(
         .target(name: "ReptileText", dependencies: ["ReptileCore"]),
         // The pretrained text encoder from a Hugging Face folder: `reptile embed`, text classifier checkpoints.
         .target(name: "ReptileEmbedding", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"]),
+        // The pretrained causal language model (Llama family, from GGUF or a Hugging Face folder): its
+        // byte-level BPE tokenizer, blocks with a key/value cache, sampling and LoRA fine-tuning.
+        .target(name: "ReptileLanguageModel", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(engineTargetCPU)]),
         // `reptile bench`: the fixed workloads of shared/bench/WORKLOADS.md.
-        .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileSynthesis"]),
+        .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileSynthesis", "ReptileLanguageModel"]),
         // GAN training, PPO refinement and generation: datasets/NAME → outputs/RUN → outputs/RUN/synthetic.
         // Text runs tokenise with ReptileText and take their PPO reward classifier from ReptileClassify.
         .target(name: "ReptileSynthesis", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileClassify"]),
@@ -63,12 +67,12 @@ let package = Package(
         // The thin command line.
         .executableTarget(name: "ReptileCLI", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileClassify",
-            "ReptileEngine", "ReptileEmbedding", "ReptileSynthesis", "ReptileEvaluation",
+            "ReptileEngine", "ReptileEmbedding", "ReptileSynthesis", "ReptileEvaluation", "ReptileLanguageModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ReptileTests", dependencies: [
             "ReptileCore", "ReptileFormats", "ReptileIngest", "ReptileDatasetTools", "ReptileBench", "ReptileCLI",
-            "ReptileEngine", "ReptileText", "ReptileClassify", "ReptileEmbedding", "ReptileSynthesis", "ReptileEvaluation",
+            "ReptileEngine", "ReptileText", "ReptileClassify", "ReptileEmbedding", "ReptileSynthesis", "ReptileEvaluation", "ReptileLanguageModel",
         ]),
     ]
 )
