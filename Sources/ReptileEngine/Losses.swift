@@ -105,3 +105,45 @@ public func meanSquaredError(_ predictions: Variable, targets: Tensor) -> Variab
         for index in 0..<count { dx[index] += seed * (x[index] - t[index]) }
     }
 }
+
+/// A language model's loss: cross-entropy of logits [N, V] against next-token targets, where a
+/// negative target (a prompt or padding position) counts for nothing; the mean over counted rows.
+public func tokenCrossEntropy(logits: Variable, targets: [Int]) -> Variable {
+    precondition(logits.shape.count == 2 && targets.count == logits.shape[0],
+                 "tokenCrossEntropy: \(targets.count) targets for logits \(logits.shape)")
+    let rows = logits.shape[0], classes = logits.shape[1]
+    precondition(targets.allSatisfy { $0 < classes }, "tokenCrossEntropy: a target outside 0..<\(classes)")
+    let counted = max(1, targets.filter { $0 >= 0 }.count)
+    var probabilities = Tensor(uninitializedShape: logits.shape)
+    let x = logits.value.readPointer, p = probabilities.mutablePointer
+    let workers = workerCount(count: rows, minimumPerWorker: max(1, (1 << 18) / max(classes, 1)))
+    var workerTotals = [Double](repeating: 0, count: workers)
+    workerTotals.withUnsafeMutableBufferPointer { totals in
+        let totalPointer = totals.baseAddress!
+        runWorkers(workers) { worker in
+            var total: Double = 0
+            for row in workerRange(worker, of: workers, count: rows) where targets[row] >= 0 {
+                let source = x + row * classes, destination = p + row * classes
+                let maximum = maximumOfElements(source, count: classes)
+                for index in 0..<classes { destination[index] = fastExponential(source[index] - maximum) }
+                let rowTotal = sumOfElements(UnsafePointer(destination), count: classes)
+                let scale = 1 / rowTotal
+                for index in 0..<classes { destination[index] *= scale }
+                total -= Double((source[targets[row]] - maximum) - logf(rowTotal))
+            }
+            totalPointer[worker] = total
+        }
+    }
+    let loss = Tensor(shape: [], values: [Float(workerTotals.reduce(0, +) / Double(counted))])
+    return Variable(loss, parents: [logits]) { result in
+        let seed = result.gradient!.scalarValue / Float(counted)
+        let p = probabilities.readPointer, dx = logits.gradientForAccumulation()
+        forEachRange(count: rows, minimumPerWorker: max(1, pointwiseElementsPerWorker / max(classes, 1))) { range in
+            for row in range where targets[row] >= 0 {
+                let source = p + row * classes, destination = dx + row * classes
+                for index in 0..<classes { destination[index] += seed * source[index] }
+                destination[targets[row]] -= seed
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import ReptileCore
+import ReptileEngine
+import ReptileFormats
+
+extension LlamaModel {
+    /// A model from a Hugging Face folder: `config.json` (model_type llama) and `model.safetensors`.
+    /// Every missing tensor or wrong shape is refused before anything is returned.
+    public static func load(huggingFaceFolder folder: URL) throws -> LlamaModel {
+        let configuration = try LlamaConfiguration(huggingFaceConfig: folder.appendingPathComponent("config.json"))
+        let weightsPath = folder.appendingPathComponent("model.safetensors").path
+        guard FileManager.default.fileExists(atPath: weightsPath) else {
+            throw ReptileError(path: weightsPath, "no such file", fix: "the model folder must hold model.safetensors, as a Hugging Face download does")
+        }
+        let file = try SafeTensorsFile(path: weightsPath)
+        return try LlamaModel(configuration: configuration) { name, shape in
+            guard let entry = file.entries[name] else {
+                throw ReptileError(path: weightsPath, "lacks the tensor \(name)", fix: "use the model.safetensors that came with this config.json")
+            }
+            guard entry.shape == shape else {
+                throw ReptileError(path: weightsPath, "holds \(name) of shape \(entry.shape), config.json implies \(shape)",
+                                   fix: "use the model.safetensors that came with this config.json")
+            }
+            return Variable(Tensor(shape: shape, values: try file.floats(name)), name: name)
+        }
+    }
+}
+
+/// llama.cpp's name of a Hugging Face Llama tensor.
+func ggufTensorName(forHuggingFaceName name: String) -> String {
+    let fixed = ["model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+                 "lm_head.weight": "output.weight"]
+    if let mapped = fixed[name] { return mapped }
+    let parts = name.split(separator: ".")  // model.layers.N.<module>[.<sub>].weight
+    guard parts.count >= 5, parts[1] == "layers" else { return name }
+    let module = parts[3...].dropLast().joined(separator: ".")
+    let blockNames = ["input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+                      "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+                      "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+                      "mlp.down_proj": "ffn_down"]
+    return "blk.\(parts[2]).\(blockNames[module] ?? module).weight"
+}
+
+/// Undoes llama.cpp's permutation of a query or key weight [heads·d, in]: within each head, GGUF
+/// row 2i + j holds Hugging Face row j·d/2 + i.
+func unpermuteRotaryRows(_ weight: Tensor, heads: Int) -> Tensor {
+    let rows = weight.shape[0], columns = weight.shape[1], headSize = rows / heads, half = headSize / 2
+    var result = Tensor(zeros: weight.shape)
+    weight.withUnsafeBufferPointer { source in
+        result.withUnsafeMutableBufferPointer { destination in
+            for head in 0..<heads {
+                for index in 0..<half {
+                    for pair in 0..<2 {
+                        let from = (head * headSize + index * 2 + pair) * columns
+                        let to = (head * headSize + pair * half + index) * columns
+                        for column in 0..<columns { destination[to + column] = source[from + column] }
+                    }
+                }
+            }
+        }
+    }
+    return result
+}
