@@ -81,3 +81,73 @@ import Testing
         #expect(sampled[0].tokens == run.greedy_8)
     }
 }
+
+/// Fine-tuning the tiny Llama: full and LoRA steps lower the loss, LoRA can memorise, and a
+/// checkpoint round trips and resumes exactly.
+@Suite struct LanguageModelFineTuningTests {
+    static let texts = ["the quick brown fox", "call 0906 now", "what is the capital of france ?", "a gentle funny film",
+                        "free entry in a weekly competition", "jumps over the lazy dog", "growing up is hard",
+                        "what is a fox ?", "call now to win", "the capital is paris", "a film about a dog",
+                        "weekly entry now free", "the lazy brown dog", "is the film funny ?", "win a free call",
+                        "the fox is quick", "a hard competition", "what is growing ?", "paris in france", "over the dog"]
+
+    static func batch(_ model: LlamaModel, texts: [String] = texts) throws -> TokenBatch {
+        // Each text's bytes as ids (above the three special tokens) after a two-token prompt, ending in <|im_end|>.
+        TokenBatch(sequences: texts.map { ([1, 5] + $0.utf8.map { Int($0) % 300 + 3 } + [2], 2) }, padID: 2)
+    }
+
+    @Test func aFullStepAndALoRAStepLowerTheLossOnAFixedBatch() throws {
+        for method in [FineTuningMethod.full, .defaultLowRank] {
+            let model = try LlamaModel.load(huggingFaceFolder: LanguageModelTests.tinyFolder)
+            let batch = try Self.batch(model)
+            var random = SeededRandom(seed: 1)
+            let tuner = LanguageModelFineTuner(model: model, method: method, learningRate: 1e-3, random: &random)
+            let before = tuner.step(batch)
+            let after = model.loss(batch).value.scalarValue
+            #expect(after < before, "\(method): \(before) → \(after)")
+            if case .lowRank = method {
+                #expect(model.parameters.count == 2 * 7 * model.configuration.layerCount)
+                #expect(model.baseWeights.allSatisfy { !$0.requiresGradient && $0.gradient == nil })
+            }
+        }
+    }
+
+    /// The tiny model's embedding is too small for LoRA alone to sharpen its logits, so full
+    /// fine-tuning here; LoRA memorising twenty texts is checked on SmolLM2 (SmolLM2Tests).
+    @Test func fiftyFullStepsMemoriseFiveShortTexts() throws {
+        let model = try LlamaModel.load(huggingFaceFolder: LanguageModelTests.tinyFolder)
+        let batch = try Self.batch(model, texts: Array(Self.texts.prefix(5)))
+        var random = SeededRandom(seed: 2)
+        let tuner = LanguageModelFineTuner(model: model, method: .full, learningRate: 1e-2, random: &random)
+        let first = tuner.step(batch)
+        for _ in 1..<50 { tuner.step(batch) }
+        let last = model.loss(batch).value.scalarValue
+        #expect(last < 0.5, "per-token loss \(first) → \(last) after 50 steps")
+    }
+
+    /// Ten steps straight, or five, a checkpoint, a fresh model loading it, and five more: the same bits.
+    @Test(arguments: [FineTuningMethod.full, .defaultLowRank])
+    func checkpointsRoundTripAndResumeEqualsAnUninterruptedRun(method: FineTuningMethod) throws {
+        let folder = try Support.makeTemporaryFolder("lm-resume")
+        defer { Support.remove(folder) }
+        func tuner() throws -> LanguageModelFineTuner {
+            var random = SeededRandom(seed: 3)
+            let model = try LlamaModel.load(huggingFaceFolder: LanguageModelTests.tinyFolder)
+            return LanguageModelFineTuner(model: model, method: method, learningRate: 3e-3, random: &random)
+        }
+        let batch = try Self.batch(try LlamaModel.load(huggingFaceFolder: LanguageModelTests.tinyFolder))
+        let whole = try tuner()
+        for _ in 0..<10 { whole.step(batch) }
+
+        let first = try tuner()
+        for _ in 0..<5 { first.step(batch) }
+        let path = folder.appendingPathComponent("checkpoint.h5").path
+        try ModelCheckpoint.save(to: path, model: first.model, optimizer: first.optimizer)
+        let resumed = try tuner()
+        try ModelCheckpoint.load(from: path, into: resumed.model, optimizer: resumed.optimizer)
+        #expect(resumed.model.parameters.map(\.value.scalars) == first.model.parameters.map(\.value.scalars))
+        for _ in 0..<5 { resumed.step(batch) }
+        #expect(resumed.model.parameters.map(\.value.scalars) == whole.model.parameters.map(\.value.scalars))
+        #expect(resumed.model.baseWeights.map(\.value.scalars) == whole.model.baseWeights.map(\.value.scalars))
+    }
+}
