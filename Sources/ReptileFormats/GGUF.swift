@@ -427,46 +427,46 @@ public final class GGUFFile: @unchecked Sendable {
         }
 
         mutating func value(type: UInt32, key: String, depth: Int) throws -> GGUFValue {
-            let what = "metadata \(quoted(key))"
+            func what() -> String { "metadata \(quoted(key))" }  // only built for an error
             switch type {
-            case 0: return .uint8(try load(UInt8.self, what))
-            case 1: return .int8(try load(Int8.self, what))
-            case 2: return .uint16(try load(UInt16.self, what))
-            case 3: return .int16(try load(Int16.self, what))
-            case 4: return .uint32(try load(UInt32.self, what))
-            case 5: return .int32(try load(Int32.self, what))
-            case 6: return .float32(Float(bitPattern: try load(UInt32.self, what)))
+            case 0: return .uint8(try load(UInt8.self, what()))
+            case 1: return .int8(try load(Int8.self, what()))
+            case 2: return .uint16(try load(UInt16.self, what()))
+            case 3: return .int16(try load(Int16.self, what()))
+            case 4: return .uint32(try load(UInt32.self, what()))
+            case 5: return .int32(try load(Int32.self, what()))
+            case 6: return .float32(Float(bitPattern: try load(UInt32.self, what())))
             case 7:
-                let byte = try load(UInt8.self, what)
+                let byte = try load(UInt8.self, what())
                 guard byte <= 1 else {
-                    throw ReptileError(path: path, location: what, "holds boolean byte \(byte), not 0 or 1", fix: "the file is damaged")
+                    throw ReptileError(path: path, location: what(), "holds boolean byte \(byte), not 0 or 1", fix: "the file is damaged")
                 }
                 return .bool(byte == 1)
-            case 8: return .string(try string(what: what))
-            case 10: return .uint64(try load(UInt64.self, what))
-            case 11: return .int64(try load(Int64.self, what))
-            case 12: return .float64(Double(bitPattern: try load(UInt64.self, what)))
+            case 8: return .string(try string(what: what()))
+            case 10: return .uint64(try load(UInt64.self, what()))
+            case 11: return .int64(try load(Int64.self, what()))
+            case 12: return .float64(Double(bitPattern: try load(UInt64.self, what())))
             case 9:
                 guard depth < GGUFFile.maximumArrayDepth else {
-                    throw ReptileError(path: path, location: what, "nests arrays deeper than \(GGUFFile.maximumArrayDepth)", fix: "the file is damaged")
+                    throw ReptileError(path: path, location: what(), "nests arrays deeper than \(GGUFFile.maximumArrayDepth)", fix: "the file is damaged")
                 }
-                let elementType = try u32(what: what)
-                let rawCount = try u64(what: what)
+                let elementType = try u32(what: what())
+                let rawCount = try u64(what: what())
                 // Strings take at least 8 bytes, arrays 12, other values their size.
                 let minimum = Self.fixedSize(elementType) ?? (elementType == 8 ? 8 : elementType == 9 ? 12 : 1)
                 guard let count = Int(exactly: rawCount), count <= remaining / minimum else {
-                    throw ReptileError(path: path, location: what, "claims an array of \(rawCount) values at offset \(offset - 12), more than the \(size)-byte file holds",
+                    throw ReptileError(path: path, location: what(), "claims an array of \(rawCount) values at offset \(offset - 12), more than the \(size)-byte file holds",
                                        fix: "the file is damaged or cut short; download it again")
                 }
                 guard Self.fixedSize(elementType) != nil || elementType == 8 || elementType == 9 else {
-                    throw ReptileError(path: path, location: what, "has an array of unknown value type \(elementType)", fix: "the file is damaged or newer than Reptile")
+                    throw ReptileError(path: path, location: what(), "has an array of unknown value type \(elementType)", fix: "the file is damaged or newer than Reptile")
                 }
                 var values: [GGUFValue] = []
                 values.reserveCapacity(count)
                 for _ in 0..<count { values.append(try value(type: elementType, key: key, depth: depth + 1)) }
                 return .array(values)
             default:
-                throw ReptileError(path: path, location: what, "has unknown value type \(type)", fix: "the file is damaged or newer than Reptile")
+                throw ReptileError(path: path, location: what(), "has unknown value type \(type)", fix: "the file is damaged or newer than Reptile")
             }
         }
     }
