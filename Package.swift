@@ -40,7 +40,9 @@ let package = Package(
         .target(name: "ReptileEngine", dependencies: ["ReptileCore", "ReptileFormats", "COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(engineTargetCPU)]),
         // The one module that owns the file formats: HDF5 shards, dataset_info.json, PNG, gzip, IDX.
-        .target(name: "ReptileFormats", dependencies: ["ReptileCore", "CHDF5", "CPNG", "CZlib"]),
+        // Optimised in debug builds too: GGUF dequantisation runs over a model's 100M+ weights on loading.
+        .target(name: "ReptileFormats", dependencies: ["ReptileCore", "CHDF5", "CPNG", "CZlib"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Raw sources (IDX, ImageFolder, CSV/TSV/JSONL/...) to shards: the ingest stage.
         .target(name: "ReptileIngest", dependencies: ["ReptileCore", "ReptileFormats"]),
         // Shards to views: `inspect` summaries and `export` (ImageFolder PNGs).
