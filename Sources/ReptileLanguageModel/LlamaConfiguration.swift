@@ -54,6 +54,36 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         return self
     }
 
+    /// From a GGUF file of architecture `llama`.
+    public init(gguf: GGUFFile) throws {
+        let path = gguf.url.path
+        let architecture = gguf.metadata["general.architecture"]?.stringValue ?? "(none)"
+        guard architecture == "llama" else {
+            throw ReptileError(path: path, "is a GGUF of architecture \(architecture), not llama",
+                               fix: "give a Llama-family model such as SmolLM2")
+        }
+        func integer(_ key: String) throws -> Int {
+            guard let value = gguf.metadata["llama." + key]?.intValue else {
+                throw ReptileError(path: path, "lacks the metadata llama.\(key)", fix: "use a complete GGUF file of a Llama model")
+            }
+            return value
+        }
+        let hidden = try integer("embedding_length"), heads = try integer("attention.head_count")
+        guard let embedding = gguf.tensor(named: "token_embd.weight"), embedding.shape.count == 2 else {
+            throw ReptileError(path: path, "has no token_embd.weight", fix: "use a complete GGUF file of a Llama model")
+        }
+        let headSize = gguf.metadata["llama.rope.dimension_count"]?.intValue ?? hidden / max(heads, 1)
+        self.init(vocabularySize: embedding.shape[0], hiddenSize: hidden,
+                  intermediateSize: try integer("feed_forward_length"), layerCount: try integer("block_count"),
+                  queryHeads: heads, keyValueHeads: gguf.metadata["llama.attention.head_count_kv"]?.intValue ?? heads,
+                  headSize: headSize,
+                  rmsEpsilon: Float(gguf.metadata["llama.attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5),
+                  ropeBase: Float(gguf.metadata["llama.rope.freq_base"]?.doubleValue ?? 10000),
+                  contextLength: gguf.metadata["llama.context_length"]?.intValue ?? 2048,
+                  tiedEmbeddings: gguf.tensor(named: "output.weight") == nil)
+        self = try validated(source: path)
+    }
+
     /// From a Hugging Face `config.json` (model_type llama).
     public init(huggingFaceConfig url: URL) throws {
         let path = url.path

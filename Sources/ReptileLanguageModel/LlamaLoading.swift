@@ -24,6 +24,32 @@ extension LlamaModel {
             return Variable(Tensor(shape: shape, values: try file.floats(name)), name: name)
         }
     }
+
+    /// A model from a GGUF file of architecture llama, every tensor dequantised to float32 once.
+    /// llama.cpp stores the query and key rows of each head interleaved for its rotary layout;
+    /// they are put back in Hugging Face's order, so one rotary layout serves both sources.
+    public static func load(gguf: GGUFFile) throws -> LlamaModel {
+        let configuration = try LlamaConfiguration(gguf: gguf)
+        let path = gguf.url.path
+        return try LlamaModel(configuration: configuration) { name, shape in
+            let fileName = ggufTensorName(forHuggingFaceName: name)
+            guard let info = gguf.tensor(named: fileName) else {
+                throw ReptileError(path: path, "lacks the tensor \(fileName)", fix: "use a complete GGUF file of a Llama model")
+            }
+            guard info.shape == shape else {
+                throw ReptileError(path: path, "holds \(fileName) of shape \(info.shape), its metadata implies \(shape)",
+                                   fix: "use the GGUF file as its publisher made it")
+            }
+            var tensor = Tensor(zeros: shape)
+            try tensor.withUnsafeMutableBufferPointer { try gguf.dequantize(fileName, into: $0) }
+            if name.hasSuffix("q_proj.weight") {
+                tensor = unpermuteRotaryRows(tensor, heads: configuration.queryHeads)
+            } else if name.hasSuffix("k_proj.weight") {
+                tensor = unpermuteRotaryRows(tensor, heads: configuration.keyValueHeads)
+            }
+            return Variable(tensor, name: name)
+        }
+    }
 }
 
 /// llama.cpp's name of a Hugging Face Llama tensor.
