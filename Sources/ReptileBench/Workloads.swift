@@ -58,6 +58,7 @@ public enum Workload: String, CaseIterable, Sendable {
     case w4 = "W4"
     case w5 = "W5"
     case w6 = "W6"
+    case w7 = "W7"
 
     public var summary: String {
         switch self {
@@ -66,6 +67,7 @@ public enum Workload: String, CaseIterable, Sendable {
         case .w3: "PPO iteration of the text generator: sample 64 × 32 tokens, W3 CNN reward, GAE, 4 epochs of minibatches of 32 (10 timed iterations): sequences_per_s"
         case .w4: "CNN classifier training step (4 convolutions, 2 pools, 2 linear; Adam), batch 128: images_per_s"
         case .w5: "pretrained text encoder (MiniLM: 6 layers, hidden 384), batch 32 × 64 tokens: train_sequences_per_s (AdamW 2e-5) and embed_sequences_per_s"
+        case .w7: "pretrained causal language model (SmolLM2-135M): train batch 8 × 64 tokens, full AdamW: train_tokens_per_s; 32 prompts × 48 new tokens sampled with the key/value cache: generate_tokens_per_s"
         case .w6: "data path: read 60,000 28×28 images from shards into shuffled float batches of 128; write them as shards; write 10,000 PNGs"
         }
     }
@@ -75,7 +77,8 @@ public enum Workload: String, CaseIterable, Sendable {
 /// weights (nil: random ones). `repeats`, `scratch`, `readDataset`: W6 (`readDataset` makes W6 read
 /// this dataset's train split instead of its synthetic images).
 public func runWorkload(_ workload: Workload, engine: EngineBenchOptions = EngineBenchOptions(), repeats: Int = 5,
-                        scratch: String? = nil, readDataset: String? = nil, encoderFolder: String? = nil) throws -> [BenchResult] {
+                        scratch: String? = nil, readDataset: String? = nil, encoderFolder: String? = nil,
+                        languageModelFile: URL? = nil) throws -> [BenchResult] {
     switch workload {
     case .w1: [measureConditionalDCGANStep(engine).result]
     case .w2: [measureTextGeneratorStep(engine).result]
@@ -83,6 +86,7 @@ public func runWorkload(_ workload: Workload, engine: EngineBenchOptions = Engin
     case .w4: [measureClassifierStep(engine).result]
     case .w5: try measureTextEncoderSteps(engine, encoderFolder: encoderFolder)
     case .w6: try runDataPath(repeats: repeats, scratch: scratch, readDataset: readDataset)
+    case .w7: try measureLanguageModelSteps(engine, modelFile: languageModelFile)
     }
 }
 

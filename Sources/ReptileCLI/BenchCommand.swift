@@ -10,19 +10,19 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the fixed workloads of shared/bench/WORKLOADS.md and print one JSON line per result.",
         discussion: Workload.allCases.map { "\($0.rawValue): \($0.summary)" }.joined(separator: "\n")
-            + "\n\nW1, W2, W3, W4 and W5 also report median_step_ms, sgemm_share (step time inside sgemm), sgemm_gflops and "
+            + "\n\nW1, W2, W3, W4, W5 and W7 also report median_step_ms, sgemm_share (step time inside sgemm), sgemm_gflops and "
             + "fresh_allocations (tensor blocks newly allocated during the timed steps).")
 
     @Argument(help: "Workloads to run (default: all of \(Workload.allCases.map(\.rawValue).joined(separator: ", "))).")
     var workloads: [Workload] = []
 
-    @Option(help: "Engine threads for W1, W2, W3, W4 and W5 (default: the machine's cores).")
+    @Option(help: "Engine threads for W1, W2, W3, W4, W5 and W7 (default: the machine's cores).")
     var threads: Int?
 
-    @Option(help: "Timed steps of W1, W2, W3, W4 and W5; each figure is their median.")
+    @Option(help: "Timed steps of W1, W2, W3, W4 and W5 (W7: at most 20 training, 5 generation); each figure is their median.")
     var steps: Int = 50
 
-    @Option(help: "Untimed warm-up steps of W1, W2, W3, W4 and W5.")
+    @Option(help: "Untimed warm-up steps of W1, W2, W3, W4 and W5 (W7: at most 5 and 2).")
     var warmup: Int = 5
 
     @Option(help: "W6: passes per figure; each figure is the median over them.")
@@ -37,6 +37,9 @@ struct Bench: ParsableCommand {
     @Option(help: "W5's pretrained encoder folder (Hugging Face layout); default ../shared/models/all-MiniLM-L6-v2 when it exists, else random weights of that shape.")
     var encoder: String?
 
+    @Option(help: "W7's language model: a folder holding one .gguf file; default ../shared/models/SmolLM2-135M-Instruct when it exists, else random weights of that shape.")
+    var languageModel: String?
+
     @Flag(help: "Also print, before and after the workloads, the core probe of PLATFORM.md §0 (≈0.06 s: two cores, ≈0.12 s: one), the 1024³ sgemm GFLOP/s and the OpenBLAS kernels in use.")
     var probe = false
 
@@ -50,7 +53,8 @@ struct Bench: ParsableCommand {
             if probe { printProbe(engine.threads) }
             for workload in workloads.isEmpty ? Workload.allCases : workloads {
                 for result in try runWorkload(workload, engine: engine, repeats: repeats, scratch: scratch, readDataset: dataset,
-                                              encoderFolder: workload == .w5 ? encoderFolder : nil) {
+                                              encoderFolder: workload == .w5 ? encoderFolder : nil,
+                                              languageModelFile: workload == .w7 ? try languageModelFile() : nil) {
                     emit(result.jsonLine)
                 }
             }
@@ -63,6 +67,15 @@ struct Bench: ParsableCommand {
         if let encoder { return encoder }
         let shared = "../shared/models/all-MiniLM-L6-v2"
         return FileManager.default.fileExists(atPath: (shared as NSString).appendingPathComponent("config.json")) ? shared : nil
+    }
+
+    /// The .gguf file of --language-model, or of the shared SmolLM2 beside the working copy.
+    private func languageModelFile() throws -> URL? {
+        let folder = languageModel ?? "../shared/models/SmolLM2-135M-Instruct"
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.filter { $0.hasSuffix(".gguf") } ?? []
+        if files.count == 1 { return URL(fileURLWithPath: folder).appendingPathComponent(files[0]) }
+        if languageModel == nil { return nil }
+        throw ReptileError(path: folder, "holds \(files.count) .gguf files", fix: "give a folder holding exactly one .gguf file")
     }
 
     private func printProbe(_ threads: Int) {

@@ -6,6 +6,8 @@ something). Prints the same JSON lines.
     /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 1 W1 W2 W3 W4
     /tmp/torchenv/bin/pip install transformers   # W5 only: BertModel with the real weights
     /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 2 W5 --encoder ../shared/models/all-MiniLM-L6-v2
+    /tmp/torchenv/bin/pip install transformers gguf accelerate   # W7: SmolLM2-135M from its GGUF file
+    /tmp/torchenv/bin/python scripts/reference/pytorch_workloads.py --threads 2 W7
 """
 import argparse, json
 from timing import median_step
@@ -199,16 +201,55 @@ def w5(encoder):
     return [("train_sequences_per_s", train), ("embed_sequences_per_s", embed)]
 
 
+def w7(model_dir):
+    """W7: SmolLM2-135M through transformers' GGUF loader (dequantised to float32). Training: batch
+    8 x 64 random ids, causal LM loss at every position, AdamW(1e-5, 0.01) over every weight (5
+    warm-up, 20 timed). Generation: 32 prompts of 16 random ids, 48 new tokens each, temperature 1,
+    top-p 0.95, the key/value cache (2 warm-up, 5 timed). Returns two (metric, value) pairs."""
+    import glob, os
+    from transformers import AutoModelForCausalLM
+    gguf = os.path.basename(glob.glob(os.path.join(model_dir, "*.gguf"))[0])
+    model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=gguf, dtype=torch.float32)
+    vocabulary = model.config.vocab_size
+    prompts = torch.randint(0, vocabulary, (32, 16))
+    model.eval()
+
+    def generate_step():
+        with torch.no_grad():
+            model.generate(prompts, attention_mask=torch.ones_like(prompts), do_sample=True, temperature=1.0, top_p=0.95,
+                           top_k=0, max_new_tokens=48, min_new_tokens=48, pad_token_id=0)
+
+    generate = 32 * 48 / median_step(generate_step, warmup=2, steps=5)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01)
+    ids = torch.randint(0, vocabulary, (8, 65))
+
+    def train_step():
+        optimizer.zero_grad()
+        logits = model(ids[:, :-1]).logits
+        F.cross_entropy(logits.reshape(-1, vocabulary), ids[:, 1:].reshape(-1)).backward()
+        optimizer.step()
+
+    train = 8 * 64 / median_step(train_step, warmup=5, steps=20)
+    return [("train_tokens_per_s", train), ("generate_tokens_per_s", generate)]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("workloads", nargs="*", default=["W1", "W2", "W4"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--encoder", default="../shared/models/all-MiniLM-L6-v2", help="W5's Hugging Face model folder")
+    parser.add_argument("--language-model", default="../shared/models/SmolLM2-135M-Instruct", help="W7's folder with one .gguf file")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
     for name in arguments.workloads:
-        results = w5(arguments.encoder) if name == "W5" else [{"W1": w1, "W2": w2, "W3": w3, "W4": w4}[name]()]
+        if name == "W5":
+            results = w5(arguments.encoder)
+        elif name == "W7":
+            results = w7(arguments.language_model)
+        else:
+            results = [{"W1": w1, "W2": w2, "W3": w3, "W4": w4}[name]()]
         for metric, value in results:
-            print(json.dumps({"workload": name, "metric": metric, "value": round(value, 1), "steps": 10 if name == "W3" else 50,
+            print(json.dumps({"workload": name, "metric": metric, "value": round(value, 1), "steps": {"W3": 10, "W7": 20 if metric.startswith("train") else 5}.get(name, 50),
                               "threads": arguments.threads, "framework": "pytorch " + torch.__version__}))
