@@ -49,7 +49,9 @@ let package = Package(
         .target(name: "ReptileDatasetTools", dependencies: ["ReptileCore", "ReptileFormats"]),
         // Text processing: BERT's WordPiece tokenizer (identical to Hugging Face's BertTokenizer) and
         // the word vocabulary of the native text models.
-        .target(name: "ReptileText", dependencies: ["ReptileCore"]),
+        // Optimised in debug builds too: a language model's corpus is tokenised in the tests.
+        .target(name: "ReptileText", dependencies: ["ReptileCore"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // The pretrained text encoder from a Hugging Face folder: `reptile embed`, text classifier checkpoints.
         .target(name: "ReptileEmbedding", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"]),
         // The pretrained causal language model (Llama family, from GGUF or a Hugging Face folder): its

@@ -132,15 +132,20 @@ import ReptileCore
         struct Tensor { var name = "w"; var ne: [UInt64] = [32]; var type: UInt32 = 0; var offset: UInt64 = 0 }
 
         static func file(version: UInt32 = 3, tensors: [Tensor] = [Tensor()], tensorCount: UInt64? = nil,
-                         keyLength: UInt64? = nil, dataBytes: Int = 128) -> [UInt8] {
+                         keyLength: UInt64? = nil, dataBytes: Int = 128, strings: [(String, String)] = []) -> [UInt8] {
             var w = Writer()
             w.bytes += Array("GGUF".utf8)
             w.u32(version)
             w.u64(tensorCount ?? UInt64(tensors.count))
-            w.u64(1)
+            w.u64(1 + UInt64(strings.count))
             if let keyLength { w.u64(keyLength); w.bytes += Array("general.architecture".utf8) } else { w.string("general.architecture") }
             w.u32(8)
             w.string("llama")
+            for (key, value) in strings {
+                w.string(key)
+                w.u32(8)
+                w.string(value)
+            }
             for t in tensors {
                 w.string(t.name)
                 w.u32(UInt32(t.ne.count))
