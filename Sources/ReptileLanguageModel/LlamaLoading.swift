@@ -2,6 +2,7 @@ import Foundation
 import ReptileCore
 import ReptileEngine
 import ReptileFormats
+import ReptileText
 
 extension LlamaModel {
     /// A model from a Hugging Face folder: `config.json` (model_type llama) and `model.safetensors`.
@@ -86,4 +87,37 @@ func unpermuteRotaryRows(_ weight: Tensor, heads: Int) -> Tensor {
         }
     }
     return result
+}
+
+/// A pretrained model with its tokenizer, as a model folder provides them.
+public struct PretrainedLanguageModel {
+    public let source: PretrainedLanguageModelSource
+    public let model: LlamaModel
+    public let tokenizer: ByteLevelBPETokenizer
+
+    /// Loads `folder` (one .gguf file, or a Hugging Face folder); the GGUF file is mapped once for both.
+    public init(folder: URL) throws {
+        source = try PretrainedLanguageModelSource(folder: folder)
+        switch source {
+        case .gguf(let url):
+            let file = try GGUFFile(contentsOf: url)
+            tokenizer = try loadByteLevelBPETokenizer(from: file)
+            model = try LlamaModel.load(gguf: file)
+        case .huggingFace(let folder):
+            tokenizer = try ByteLevelBPETokenizer(huggingFaceTokenizerJSON: folder.appendingPathComponent("tokenizer.json"))
+            model = try LlamaModel.load(huggingFaceFolder: folder)
+        }
+        guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
+            throw ReptileError(path: source.url.path, "has a tokenizer of \(tokenizer.vocabularySize) tokens for a model of \(model.configuration.vocabularySize)",
+                               fix: "use the tokenizer that came with the model")
+        }
+    }
+
+    /// The tokens that end a continuation: the tokenizer's end-of-sequence and `<|endoftext|>`.
+    public var stopTokens: Set<Int> {
+        var stops = Set<Int>()
+        if let eos = tokenizer.eosID { stops.insert(eos) }
+        for id in 0..<min(tokenizer.vocabularySize, 16) where tokenizer.token(id) == "<|endoftext|>" { stops.insert(id) }
+        return stops
+    }
 }
