@@ -14,7 +14,8 @@ struct Reptile: ParsableCommand {
             `train image` trains a conditional GAN and `train text` a conditional GRU language model with a \
             discriminator (both optionally refined by PPO) into outputs/RUN; `generate` writes synthetic shards \
             into outputs/RUN/synthetic; `evaluate` measures the quality and diversity of synthetic shards; \
-            `embed` writes sentence embeddings from a pretrained text encoder; `bench` times the fixed workloads.
+            `embed` writes sentence embeddings from a pretrained text encoder; `lm` runs the pretrained causal \
+            language model (SmolLM2: `lm tokenize`); `bench` times the fixed workloads.
             A typical image run: ingest image → pretrain → train image → generate → finetune → compare \
             (scripts/run.sh does exactly this on the MNIST sample).
             Exit status: 0 success, 1 bad input or a failed step (one line on standard error says which \
@@ -22,5 +23,5 @@ struct Reptile: ParsableCommand {
             """,
         version: ReptileVersion.current,
         subcommands: [Ingest.self, Inspect.self, Export.self, Pretrain.self, Train.self, Generate.self, Finetune.self,
-                      Classify.self, Compare.self, Evaluate.self, Embed.self, Bench.self])
+                      Classify.self, Compare.self, Evaluate.self, Embed.self, LanguageModelCommand.self, Bench.self])
 }

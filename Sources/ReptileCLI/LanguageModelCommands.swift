@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import ReptileCore
+import ReptileLanguageModel
+
+/// `reptile lm ...`: the pretrained causal language model (SmolLM2 from GGUF, or a Hugging Face Llama folder).
+struct LanguageModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lm",
+        abstract: "The pretrained causal language model: tokenize, sample",
+        discussion: """
+            --model DIR is a folder holding one .gguf file (e.g. ../shared/models/SmolLM2-135M-Instruct), \
+            or a Hugging Face folder with config.json, model.safetensors and tokenizer.json.
+            """,
+        subcommands: [LanguageModelTokenize.self])
+}
+
+struct LanguageModelTokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "The model's token ids of texts (byte-level BPE), no special tokens added.",
+        discussion: """
+            Texts come as arguments, else as JSON Lines {"text": ...} on standard input (blank lines skipped). \
+            Prints one JSON line per text: {"text": ..., "ids": [...]}. Special tokens written in a text \
+            (<|im_start|>, <|im_end|>, ...) are kept whole.
+            """)
+
+    @Option(help: "A folder holding one .gguf file, or a Hugging Face folder (config.json, model.safetensors, tokenizer.json).")
+    var model: String
+
+    @Argument(help: "Texts to tokenize (default: JSON Lines {\"text\": ...} on standard input).")
+    var texts: [String] = []
+
+    func run() throws {
+        try runReportingErrors {
+            let source = try PretrainedLanguageModelSource(folder: URL(fileURLWithPath: model))
+            // Read and check every input line before loading the model or printing anything.
+            let inputs = texts.isEmpty ? try Self.readJSONLines(FileHandle.standardInput.readDataToEndOfFile()) : texts
+            let tokenizer = try loadTokenizer(source)
+            var output = ""
+            for text in inputs {
+                output += "{\"text\":\(Self.jsonString(text)),\"ids\":[" + tokenizer.encode(text).map(String.init).joined(separator: ",") + "]}\n"
+                if output.utf8.count > 1 << 20 {
+                    FileHandle.standardOutput.write(Data(output.utf8))
+                    output = ""
+                }
+            }
+            FileHandle.standardOutput.write(Data(output.utf8))
+        }
+    }
+
+    /// The "text" of each non-blank line; a line that is not `{"text": string}` is one error naming its number.
+    static func readJSONLines(_ data: Data) throws -> [String] {
+        var texts: [String] = []
+        var lineNumber = 0
+        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let trimmed = line.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            if trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  let text = object["text"] as? String else {
+                throw ReptileError(path: "standard input", location: "line \(lineNumber)",
+                                   "is not a JSON object with a \"text\" string: \(quoted(String(decoding: line, as: UTF8.self)))",
+                                   fix: "write one {\"text\": \"...\"} a line, or give the texts as arguments")
+            }
+            texts.append(text)
+        }
+        return texts
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    static func jsonString(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    result += String(format: "\\u%04x", scalar.value)
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
+    }
+}
