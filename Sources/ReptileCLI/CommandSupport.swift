@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import ReptileCore
+import ReptileEngine
 import ReptileFormats
 #if canImport(Glibc)
 import Glibc
@@ -105,4 +106,20 @@ struct SplitArguments: ParsableArguments {
 /// two runs write byte-identical files.
 func deterministicCreationTimestamp() -> String {
     creationTimestamp(environment: ["SOURCE_DATE_EPOCH": ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] ?? "0"])
+}
+
+/// `--threads`: the engine's worker threads (OpenBLAS itself always runs on one; the engine splits
+/// large products over its workers). Default: the cores this process may run on.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Engine threads (default: the machine's cores). Bit-identical results need the same count.")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024") }
+    }
+
+    /// The count in effect: --threads, else the cores.
+    var resolved: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+
+    func apply() { BLAS.setThreadCount(resolved) }
 }

@@ -101,6 +101,7 @@ public struct PretrainedLanguageModel {
         switch source {
         case .gguf(let url):
             let file = try GGUFFile(contentsOf: url)
+            _ = try LlamaConfiguration(gguf: file)  // the architecture first: it says most about a wrong file
             tokenizer = try loadByteLevelBPETokenizer(from: file)
             model = try LlamaModel.load(gguf: file)
         case .huggingFace(let folder):
