@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileSynthesis", "ReptileLanguageModel"]),
         // GAN training, PPO refinement and generation: datasets/NAME → outputs/RUN → outputs/RUN/synthetic.
         // Text runs tokenise with ReptileText and take their PPO reward classifier from ReptileClassify.
-        .target(name: "ReptileSynthesis", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileClassify"]),
+        .target(name: "ReptileSynthesis", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileClassify", "ReptileLanguageModel"]),
         // `pretrain`, `finetune`, `classify`: classifiers on shards, metrics and reports.
         .target(name: "ReptileClassify", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText", "ReptileEmbedding"]),
         // `reptile evaluate`: quality and diversity of synthetic shards against the real data (BLEU,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ReptileCore
 import ReptileFormats
+import ReptileLanguageModel
 import ReptileSynthesis
 
 struct Train: ParsableCommand {
@@ -289,7 +290,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            if try RunKind.of(run: runFolder) == .text { return try generateText() }
+            if try RunKind.of(run: runFolder).isText { return try generateText() }
             if temperature != nil || topP != nil || classProportions != nil {
                 throw ReptileError("--temperature, --top-p and --class-proportions are for text runs; \(runFolder) is an image run", fix: "leave them out")
             }
@@ -412,6 +413,15 @@ struct TrainText: ParsableCommand {
 
     @OptionGroup var runArguments: RunArguments
 
+    @Option(help: "The generator: lm (a pretrained causal language model fine-tuned on the class-prompted texts) or gru (a small GRU trained from nothing, with its discriminator and PPO). Default gru.")
+    var generator = "gru"
+
+    @Option(help: "lm: the pretrained model, a folder holding one .gguf file or a Hugging Face Llama folder (default models/SmolLM2-135M-Instruct, else ../shared/models/SmolLM2-135M-Instruct).")
+    var baseModel: String?
+
+    @Option(help: "lm: rank of the LoRA adapters on every attention and feed-forward projection, or 0 for full fine-tuning (default 16).")
+    var loraRank: Int?
+
     @Option(help: "Vocabulary size, markers included (default 5000): the most frequent words and punctuation of train.")
     var vocabSize: Int?
 
@@ -468,6 +478,12 @@ struct TrainText: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            switch generator {
+            case "gru": break
+            case "lm": return try trainLanguageModel()
+            default: throw ReptileError("--generator \(quoted(generator)) is not lm or gru", fix: "write --generator lm or --generator gru")
+            }
+            if baseModel != nil || loraRank != nil { throw ReptileError("--base-model and --lora-rank are for --generator lm", fix: "add --generator lm") }
             var options = TextGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
             runArguments.apply(to: &options)
             options.vocabularySize = vocabSize
@@ -497,6 +513,49 @@ struct TrainText: ParsableCommand {
             } else {
                 print("trained \(result.run): \(result.epochs) MLE epochs (best \(result.bestEpoch)), \(result.discriminatorEpochs) discriminator epochs, \(result.ppoIterations) PPO iterations")
             }
+        }
+    }
+}
+
+extension TrainText {
+    /// The folder `--base-model` defaults to: the one `scripts/setup.sh` fetches, else the shared copy.
+    static var defaultBaseModel: String {
+        let candidates = ["models/SmolLM2-135M-Instruct", "../shared/models/SmolLM2-135M-Instruct"]
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
+    }
+
+    /// `train text --generator lm`: the GRU's own options are refused, the shared ones passed on.
+    func trainLanguageModel() throws {
+        let gruOnly: [(String, Bool)] = [("--vocab-size", vocabSize != nil), ("--patience", patience != nil), ("--val-fraction", valFraction != nil),
+                                         ("--discriminator-epochs", discriminatorEpochs != nil), ("--ppo-iterations", ppoIterations != 0),
+                                         ("--reward-classifier-weight", rewardClassifierWeight != nil), ("--kl-weight", klWeight != nil),
+                                         ("--ppo-epochs", ppoEpochs != nil), ("--ppo-rollouts", ppoRollouts != nil),
+                                         ("--ppo-minibatch", ppoMinibatch != nil), ("--ppo-learning-rate", ppoLearningRate != nil),
+                                         ("--entropy-weight", entropyWeight != nil), ("--frozen-discriminator", frozenDiscriminator)]
+        if let given = gruOnly.first(where: \.1) {
+            throw ReptileError("\(given.0) is for --generator gru (PPO is not built for the language model yet)", fix: "leave \(given.0) out")
+        }
+        if runArguments.resume { throw ReptileError("--resume is not built for --generator lm yet", fix: "train again with --force") }
+        guard let dataset = runArguments.dataset else { throw ReptileError("--dataset is required", fix: "add --dataset datasets/NAME") }
+        var options = LanguageModelTextTrainingOptions(dataset: dataset, out: runArguments.out, baseModel: baseModel ?? Self.defaultBaseModel)
+        options.epochs = epochs
+        if let batchSize { options.batchSize = batchSize }
+        if let learningRate { options.learningRate = learningRate }
+        if let maxLength { options.maximumTokens = maxLength }
+        if let loraRank {
+            guard loraRank >= 0 else { throw ReptileError("--lora-rank must not be negative", fix: "use e.g. 16, or 0 for full fine-tuning") }
+            options.method = loraRank == 0 ? .full : .lowRank(rank: loraRank, alpha: Float(2 * loraRank), targets: FineTuningMethod.allProjections)
+        }
+        options.classifier = classifier
+        options.seed = runArguments.seed ?? 0
+        options.threads = runArguments.threads
+        options.force = runArguments.force
+        options.showProgress = !runArguments.json
+        let result = try trainLanguageModelTextGenerator(options, report: runArguments.epochLineWriter())
+        if runArguments.json {
+            try printJSON(result.report)
+        } else {
+            print("trained \(result.run): \(result.epochs) epochs, \(result.steps) steps")
         }
     }
 }

@@ -28,6 +28,15 @@ public struct TokenBatch: Sendable, Equatable {
         sequence = length
     }
 
+    /// A batch already laid out: B·S tokens and targets (-1: not counted).
+    public init(tokens: [Int], targets: [Int], batch: Int, sequence: Int) {
+        precondition(tokens.count == batch * sequence && targets.count == tokens.count, "TokenBatch: \(tokens.count) tokens for \(batch)×\(sequence)")
+        self.tokens = tokens
+        self.targets = targets
+        self.batch = batch
+        self.sequence = sequence
+    }
+
     /// Tokens whose prediction counts in the loss.
     public var countedTokens: Int { targets.filter { $0 >= 0 }.count }
 }
@@ -68,9 +77,11 @@ public enum FineTuningMethod: Sendable, Equatable, Codable {
     case full
     case lowRank(rank: Int, alpha: Float, targets: [String])
 
+    /// Every attention and feed-forward projection of a block, by Hugging Face's module names.
+    public static let allProjections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
     /// LoRA on every attention and feed-forward projection, rank 16, α 32.
-    public static let defaultLowRank = FineTuningMethod.lowRank(
-        rank: 16, alpha: 32, targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    public static let defaultLowRank = FineTuningMethod.lowRank(rank: 16, alpha: 32, targets: allProjections)
 }
 
 /// Fine-tunes a language model with AdamW and gradient clipping, one batch a step.

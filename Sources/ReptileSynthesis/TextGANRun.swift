@@ -188,6 +188,10 @@ func copyWeights(from source: TextGenerator, to target: TextGenerator) {
 public enum RunKind: String, Sendable {
     case image = "image-gan"
     case text = "text-gan"
+    /// A pretrained language model fine-tuned on the texts (`train text --generator lm`).
+    case textLanguageModel = "text-lm"
+
+    public var isText: Bool { self != .image }
 
     public static func of(run: String) throws -> RunKind {
         let path = try runCheckpointPath(run: run)
@@ -195,7 +199,7 @@ public enum RunKind: String, Sendable {
         struct Role: Decodable { var role: String }
         guard let text = file.config, let role = try? JSONDecoder().decode(Role.self, from: Data(text.utf8)),
               let kind = RunKind(rawValue: role.role) else {
-            throw ReptileError(path: path, "is not a GAN run's checkpoint (no image-gan or text-gan config attribute)",
+            throw ReptileError(path: path, "is not a run's checkpoint (no image-gan, text-gan or text-lm config attribute)",
                                fix: "give the run folder made by `reptile train image` or `reptile train text`")
         }
         return kind

@@ -82,16 +82,21 @@ public struct TextPPOOptions: Sendable {
 
 /// Loads a text classifier (made by `reptile pretrain`) and checks it names the run's classes in order.
 public func loadTextRewardClassifier(_ path: String, config: TextGANRunConfig) throws -> any TrainableClassifier {
+    try loadTextClassifier(path, dataset: config.dataset, classNames: config.classNames)
+}
+
+/// A text classifier checkpoint of the run's classes (same names, same order), frozen.
+func loadTextClassifier(_ path: String, dataset: String, classNames: [String]) throws -> any TrainableClassifier {
     guard FileManager.default.fileExists(atPath: path) else {
-        throw ReptileError(path: path, "no such classifier checkpoint", fix: "pretrain one with `reptile pretrain --dataset \(config.dataset)` or check the path")
+        throw ReptileError(path: path, "no such classifier checkpoint", fix: "pretrain one with `reptile pretrain --dataset \(dataset)` or check the path")
     }
     let classifier = try ClassifierArchitectures.load(from: path)
     guard classifier.config.kind == "text" else {
-        throw ReptileError(path: path, "is an \(classifier.config.kind) classifier, not a text classifier", fix: "give a classifier pretrained on \(config.dataset)")
+        throw ReptileError(path: path, "is an \(classifier.config.kind) classifier, not a text classifier", fix: "give a classifier pretrained on \(dataset)")
     }
-    guard classifier.config.classNames == config.classNames else {
-        throw ReptileError(path: path, "was trained on the classes \(classifier.config.classNames.prefix(12).joined(separator: ",")), not the run's \(config.classNames.prefix(12).joined(separator: ","))",
-                           fix: "give a classifier pretrained on \(config.dataset) (same classes, same order)")
+    guard classifier.config.classNames == classNames else {
+        throw ReptileError(path: path, "was trained on the classes \(classifier.config.classNames.prefix(12).joined(separator: ",")), not the run's \(classNames.prefix(12).joined(separator: ","))",
+                           fix: "give a classifier pretrained on \(dataset) (same classes, same order)")
     }
     classifier.setParametersRequireGradient(false)
     return classifier

@@ -109,6 +109,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
         guard threads >= 1 else { throw ReptileError("--threads must be at least 1", fix: "use e.g. 2") }
         BLAS.setThreadCount(threads)
     }
+    if try RunKind.of(run: options.run) == .textLanguageModel { return try generateLanguageModelTexts(options) }
     let checkpointPath = try runCheckpointPath(run: options.run)
     let config = try readTextRunConfig(checkpoint: checkpointPath)
     let vocabulary = try TextGenerationVocabulary(entries: config.vocabulary)
@@ -157,38 +158,10 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
         }
         targets = proportionalClassCounts(total: perClass * classCount, weights: train.classCounts)
     }
-    let total = targets.reduce(0, +)
     let sampling = TokenSampling(temperature: options.temperature, topP: options.topP, forbidden: vocabulary.forbiddenWhenSampling)
     var random = SeededRandom(seed: options.seed).derived("generate")
-    var remaining = targets, draws = [Int](repeating: 0, count: classCount)
-    let drawLimits = targets.map { $0 * options.maximumDrawsPerSample }
-    var seen = Set<String>()
-    var acceptedTexts: [String] = [], acceptedLabels: [Int64] = [], acceptedScores: [Float] = [], acceptedConfidences: [Float] = []
-    var duplicates = 0, copies = 0, empty = 0, lowConfidence = 0
-    var cursor = 0
-    let progress = ProgressBar("generating", total: total, unit: "texts", enabled: options.showProgress && ProgressBar.terminalAttached)
-    while acceptedTexts.count < total {
-        var labels: [Int] = []
-        var assigned = [Int](repeating: 0, count: classCount)
-        var idle = 0
-        while labels.count < options.batchSize && idle < classCount {
-            let label = cursor
-            cursor = (cursor + 1) % classCount
-            // Draw a little beyond what a class still needs: some draws are dropped.
-            if remaining[label] > 0 && draws[label] + assigned[label] < drawLimits[label] && assigned[label] < remaining[label] + 8 {
-                labels.append(label)
-                assigned[label] += 1
-                idle = 0
-            } else {
-                idle += 1
-            }
-        }
-        if labels.isEmpty {
-            let label = (0..<classCount).first { remaining[$0] > 0 }!
-            throw ReptileError(path: checkpointPath,
-                               "class \(quoted(config.classNames[label])): only \(targets[label] - remaining[label]) of \(targets[label]) texts in \(draws[label]) draws (so far \(duplicates) duplicates, \(copies) training copies, \(empty) empty, \(lowConfidence) below --min-confidence dropped)",
-                               fix: "ask for fewer texts, raise --temperature or --top-p, lower --min-confidence, allow more draws than --max-draws \(options.maximumDrawsPerSample) per text, or train the generator longer")
-        }
+    let accepted = try drawTexts(targets: targets, classNames: config.classNames, trainingTexts: trainingTexts, options: options,
+                                 failurePath: checkpointPath) { labels in
         let sequences = generator.generate(classes: labels, length: architecture.sequenceLength, sampling: sampling,
                                            endToken: TextGenerationVocabulary.endIndex, random: &random)
         let texts = sequences.map { vocabulary.decode($0) }
@@ -207,26 +180,94 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
                 return exp(logits[labels[row]] - maximum) / denominator
             }
         }
+        return TextDraws(texts: texts, scores: scores, confidences: confidences)
+    }
+    return try writeSyntheticTexts(accepted, targets: targets, options: options, classNames: config.classNames,
+                                   generatorName: generatorName, confidenceSource: confidenceSource, dScoreDescription: textDScoreDescription,
+                                   checkpointPath: checkpointPath, classifierPath: classifierPath, sourceFormat: "reptile-text-gan")
+}
+
+/// One batch of drawn texts with their `d_score` and confidence.
+struct TextDraws {
+    var texts: [String]
+    var scores: [Float]
+    var confidences: [Float]
+}
+
+/// The texts kept from the draws, in order, and what was dropped.
+struct AcceptedTexts {
+    var texts: [String] = [], labels: [Int64] = [], scores: [Float] = [], confidences: [Float] = []
+    var draws: [Int]
+    var duplicates = 0, copies = 0, empty = 0, lowConfidence = 0
+}
+
+/// Draws batches of class labels round robin until every class has its target, dropping empty
+/// texts, those below --min-confidence, exact training copies and duplicates (unless kept);
+/// gives up with one line when a class uses up its draws.
+func drawTexts(targets: [Int], classNames: [String], trainingTexts: Set<String>, options: TextGenerationOptions,
+               failurePath: String, draw: ([Int]) throws -> TextDraws) throws -> AcceptedTexts {
+    let classCount = targets.count, total = targets.reduce(0, +)
+    var accepted = AcceptedTexts(draws: [Int](repeating: 0, count: classCount))
+    var remaining = targets
+    let drawLimits = targets.map { $0 * options.maximumDrawsPerSample }
+    var seen = Set<String>()
+    var cursor = 0
+    let progress = ProgressBar("generating", total: total, unit: "texts", enabled: options.showProgress && ProgressBar.terminalAttached)
+    while accepted.texts.count < total {
+        var labels: [Int] = []
+        var assigned = [Int](repeating: 0, count: classCount)
+        var idle = 0
+        while labels.count < options.batchSize && idle < classCount {
+            let label = cursor
+            cursor = (cursor + 1) % classCount
+            // Draw a little beyond what a class still needs: some draws are dropped.
+            if remaining[label] > 0 && accepted.draws[label] + assigned[label] < drawLimits[label] && assigned[label] < remaining[label] + 8 {
+                labels.append(label)
+                assigned[label] += 1
+                idle = 0
+            } else {
+                idle += 1
+            }
+        }
+        if labels.isEmpty {
+            let label = (0..<classCount).first { remaining[$0] > 0 }!
+            throw ReptileError(path: failurePath,
+                               "class \(quoted(classNames[label])): only \(targets[label] - remaining[label]) of \(targets[label]) texts in \(accepted.draws[label]) draws (so far \(accepted.duplicates) duplicates, \(accepted.copies) training copies, \(accepted.empty) empty, \(accepted.lowConfidence) below --min-confidence dropped)",
+                               fix: "ask for fewer texts, raise --temperature or --top-p, lower --min-confidence, allow more draws than --max-draws \(options.maximumDrawsPerSample) per text, or train the generator longer")
+        }
+        let drawn = try draw(labels)
         for (index, label) in labels.enumerated() {
-            draws[label] += 1
+            accepted.draws[label] += 1
             guard remaining[label] > 0 else { continue }
-            let text = texts[index]
-            if text.isEmpty { empty += 1; continue }
-            if confidences[index] < (options.minimumConfidence ?? -1) { lowConfidence += 1; continue }
-            if !options.keepTrainingCopies && trainingTexts.contains(GenerationTokenizer.normalised(text)) { copies += 1; continue }
+            let text = drawn.texts[index]
+            if text.isEmpty { accepted.empty += 1; continue }
+            if drawn.confidences[index] < (options.minimumConfidence ?? -1) { accepted.lowConfidence += 1; continue }
+            if !options.keepTrainingCopies && trainingTexts.contains(GenerationTokenizer.normalised(text)) { accepted.copies += 1; continue }
             if !options.keepDuplicates {
-                guard seen.insert(text).inserted else { duplicates += 1; continue }
+                guard seen.insert(text).inserted else { accepted.duplicates += 1; continue }
             }
             remaining[label] -= 1
-            acceptedTexts.append(text)
-            acceptedLabels.append(Int64(label))
-            acceptedScores.append(scores[index])
-            acceptedConfidences.append(confidences[index])
+            accepted.texts.append(text)
+            accepted.labels.append(Int64(label))
+            accepted.scores.append(drawn.scores[index])
+            accepted.confidences.append(drawn.confidences[index])
             progress.advance()
         }
     }
     progress.finish()
+    return accepted
+}
 
+/// Writes the accepted texts as RUN/synthetic (shards, synthetic.jsonl, dataset_info.json) through
+/// a staging folder committed only when complete.
+func writeSyntheticTexts(_ accepted: AcceptedTexts, targets: [Int], options: TextGenerationOptions, classNames: [String],
+                         generatorName: String, confidenceSource: String, dScoreDescription: String,
+                         checkpointPath: String, classifierPath: String?, sourceFormat: String) throws -> TextGenerationResult {
+    let total = targets.reduce(0, +), perClass = options.perClass
+    let acceptedTexts = accepted.texts, acceptedLabels = accepted.labels
+    let acceptedScores = accepted.scores, acceptedConfidences = accepted.confidences
+    let draws = accepted.draws, duplicates = accepted.duplicates, copies = accepted.copies
+    let empty = accepted.empty, lowConfidence = accepted.lowConfidence
     let generatorSHA256 = try SHA256.hex(ofFileAt: checkpointPath)
     let created = options.created ?? creationTimestamp()
     var generationConfig: JSONValue = [
@@ -235,7 +276,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
         "batch_size": .integer(Int64(options.batchSize)), "shard_size": .integer(Int64(options.shardSize)),
         "min_confidence": options.minimumConfidence.map { .number(rounded(Double($0), digits: 6)) } ?? .null,
         "keep_duplicates": .bool(options.keepDuplicates), "keep_training_copies": .bool(options.keepTrainingCopies),
-        "confidence_source": .string(confidenceSource), "d_score": .string(textDScoreDescription), "generator_sha256": .string(generatorSHA256),
+        "confidence_source": .string(confidenceSource), "d_score": .string(dScoreDescription), "generator_sha256": .string(generatorSHA256),
     ]
     if options.classProportions != .uniform, case .object(var fields) = generationConfig {
         // Only when asked for, so uniform runs keep the configuration (and its sha256) they had.
@@ -250,7 +291,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
     var shardSummaries: [ShardSummary] = []
     for shard in 0..<shardCount {
         let rows = (shard * options.shardSize)..<min(total, (shard + 1) * options.shardSize)
-        let metadata = ShardMetadata(kind: .text, split: "synthetic", classNames: config.classNames, seed: options.seed,
+        let metadata = ShardMetadata(kind: .text, split: "synthetic", classNames: classNames, seed: options.seed,
                                      configSHA256: configSHA256, created: created, generatorSHA256: generatorSHA256)
         let writer = try ShardWriter(path: staging.path(shardFileName(split: "synthetic", index: shard, count: shardCount)), metadata: metadata,
                                      count: rows.count, imageShape: nil, columns: [ShardColumn("d_score", .float32), ShardColumn("confidence", .float32)])
@@ -264,7 +305,7 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
     var lines = Data()
     for index in acceptedTexts.indices {
         let text = String(decoding: try encoder.encode(acceptedTexts[index]), as: UTF8.self)
-        let label = String(decoding: try encoder.encode(config.classNames[Int(acceptedLabels[index])]), as: UTF8.self)
+        let label = String(decoding: try encoder.encode(classNames[Int(acceptedLabels[index])]), as: UTF8.self)
         lines.append(contentsOf: Array("{\"text\":\(text),\"label\":\(label),\"d_score\":\(acceptedScores[index]),\"confidence\":\(acceptedConfidences[index])}\n".utf8))
     }
     try writeAtomically(lines, to: staging.path("synthetic.jsonl"))
@@ -277,10 +318,10 @@ public func generateTexts(_ options: TextGenerationOptions) throws -> TextGenera
                                  sha256: try SHA256.hex(ofFileAt: classifierPath)))
     }
     let info = DatasetInfo(
-        name: URL(fileURLWithPath: options.run).lastPathComponent + "-synthetic", kind: .text, imageShape: nil, classNames: config.classNames,
+        name: URL(fileURLWithPath: options.run).lastPathComponent + "-synthetic", kind: .text, imageShape: nil, classNames: classNames,
         splits: ["synthetic": .init(count: total, classCounts: targets, shards: shardSummaries)],
-        source: .init(format: "reptile-text-gan", files: sourceFiles, records: totalDraws, processing: [
-            "generator": .string(generatorName), "confidence_source": .string(confidenceSource), "d_score": .string(textDScoreDescription),
+        source: .init(format: sourceFormat, files: sourceFiles, records: totalDraws, processing: [
+            "generator": .string(generatorName), "confidence_source": .string(confidenceSource), "d_score": .string(dScoreDescription),
             "draws": .integer(Int64(totalDraws)), "acceptance_rate": .number(rounded(Double(total) / Double(max(totalDraws, 1)))),
             // Per class, to see how near a filter brings each class to --max-draws.
             "class_draws": .array(draws.map { .integer(Int64($0)) }),
