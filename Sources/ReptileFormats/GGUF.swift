@@ -189,11 +189,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Dequantises the tensor to Float32 into `destination`, whose count must equal its element count.
     public func dequantize(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
-        let info = try requireTensor(name)
-        guard Self.canDequantize(typeName: info.typeName) else {
-            throw ReptileError(path: path, location: "tensor \(quoted(name))", "has type \(info.typeName), which Reptile cannot dequantise",
-                               fix: "use a file quantised as F32, F16, BF16, Q8_0, Q4_0 or Q4_1")
-        }
+        let info = try requireDequantisable(name)
         guard destination.count == info.elementCount, let output = destination.baseAddress else {
             throw ReptileError(path: path, location: "tensor \(quoted(name))",
                                "has \(info.elementCount) values but the destination holds \(destination.count)")
@@ -212,14 +208,20 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
-    /// The tensor dequantised to Float32, row-major in `shape` order.
-    public func float32(_ name: String) throws -> [Float] {
+    /// The tensor named `name` if `dequantize` reads its type, else a one-line error naming the tensor and its type.
+    public func requireDequantisable(_ name: String) throws -> GGUFTensorInfo {
         let info = try requireTensor(name)
         guard Self.canDequantize(typeName: info.typeName) else {
-            // The same one-line refusal, before allocating.
-            try dequantize(name, into: UnsafeMutableBufferPointer(start: nil, count: 0))
-            return []
+            throw ReptileError(path: path, location: "tensor \(quoted(name))", "has type \(info.typeName), which Reptile cannot dequantise",
+                               fix: "use a file quantised as F32, F16, BF16, Q8_0, Q4_0 or Q4_1")
         }
+        return info
+    }
+
+    /// The tensor dequantised to Float32, row-major in `shape` order.
+    public func float32(_ name: String) throws -> [Float] {
+        // Refused before allocating.
+        let info = try requireDequantisable(name)
         var thrown: Error?
         let values = [Float](unsafeUninitializedCapacity: info.elementCount) { buffer, initialized in
             do { try dequantize(name, into: buffer) } catch { thrown = error; buffer.initialize(repeating: 0) }

@@ -210,7 +210,7 @@ public struct ByteLevelBPETokenizer: Sendable {
         let count = utf8.count
         guard count > 0 else { return }
         // Scalars: byte offset of each (plus the end), and its class.
-        var offsets: [Int32] = []
+        var offsets: [Int] = []
         var classes: [UInt8] = []
         offsets.reserveCapacity(count + 1)
         classes.reserveCapacity(count)
@@ -220,7 +220,7 @@ public struct ByteLevelBPETokenizer: Sendable {
         while position < count {
             let lead = utf8[position]
             if !specials.isEmpty, specialFirstBytes[Int(lead)], let match = specialMatch(utf8, at: position) {
-                offsets.append(Int32(position))
+                offsets.append(position)
                 scan(segmentStart, classes.count, offsets, classes, utf8, body)
                 body(position..<(position + match.length), match.id)
                 position += match.length
@@ -229,7 +229,7 @@ public struct ByteLevelBPETokenizer: Sendable {
                 segmentStart = classes.count
                 continue
             }
-            offsets.append(Int32(position))
+            offsets.append(position)
             if lead < 0x80 {
                 classes.append(table[Int(lead)])
                 position += 1
@@ -245,15 +245,15 @@ public struct ByteLevelBPETokenizer: Sendable {
                 position += length
             }
         }
-        offsets.append(Int32(count))
+        offsets.append(count)
         scan(segmentStart, classes.count, offsets, classes, utf8, body)
     }
 
     /// Pre-tokens of scalars `start..<end` (no special tokens inside). `offsets[end]` is the byte end.
-    private func scan(_ start: Int, _ end: Int, _ offsets: [Int32], _ classes: [UInt8], _ utf8: UnsafeBufferPointer<UInt8>,
+    private func scan(_ start: Int, _ end: Int, _ offsets: [Int], _ classes: [UInt8], _ utf8: UnsafeBufferPointer<UInt8>,
                       _ body: (Range<Int>, Int?) -> Void) {
         guard start < end else { return }
-        func emit(_ i: Int, _ j: Int) { body(Int(offsets[i])..<Int(offsets[j]), nil) }
+        func emit(_ i: Int, _ j: Int) { body(offsets[i]..<offsets[j], nil) }
         if preTokenizer == .smollm {
             // Every numeric character is a piece of its own; the regex runs on the text between.
             var runStart = start
@@ -270,10 +270,10 @@ public struct ByteLevelBPETokenizer: Sendable {
 
     /// GPT-2's pattern over scalars `start..<end`:
     /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`.
-    private func regex(_ start: Int, _ end: Int, _ offsets: [Int32], _ classes: [UInt8], _ utf8: UnsafeBufferPointer<UInt8>,
+    private func regex(_ start: Int, _ end: Int, _ offsets: [Int], _ classes: [UInt8], _ utf8: UnsafeBufferPointer<UInt8>,
                        _ emit: (Int, Int) -> Void) {
         let space = CharacterClass.whitespace
-        @inline(__always) func byte(_ i: Int) -> UInt8 { utf8[Int(offsets[i])] }
+        @inline(__always) func byte(_ i: Int) -> UInt8 { utf8[offsets[i]] }
         @inline(__always) func run(_ kind: UInt8, from: Int) -> Int {
             var j = from
             while j < end && classes[j] == kind { j += 1 }
@@ -301,9 +301,9 @@ public struct ByteLevelBPETokenizer: Sendable {
     }
 
     /// The length in scalars of `'s|'t|'re|'ve|'m|'ll|'d` at `i`, if one starts there.
-    private func contraction(_ i: Int, _ end: Int, _ offsets: [Int32], _ classes: [UInt8], _ utf8: UnsafeBufferPointer<UInt8>) -> Int? {
+    private func contraction(_ i: Int, _ end: Int, _ offsets: [Int], _ classes: [UInt8], _ utf8: UnsafeBufferPointer<UInt8>) -> Int? {
         // Scalars after the apostrophe that are ASCII are single bytes, so bytes can be read directly.
-        let first = Int(offsets[i]) + 1
+        let first = offsets[i] + 1
         guard first < utf8.count else { return nil }
         switch utf8[first] {
         case UInt8(ascii: "s"), UInt8(ascii: "t"), UInt8(ascii: "m"), UInt8(ascii: "d"): return 2

@@ -74,7 +74,12 @@ import ReptileCore
     }
 
     struct SmolLMFacts: Decodable {
-        struct Tensor: Decodable { var type: String; var shape: [Int]; var first: [Float]; var last: [Float]; var sum: Double }
+        struct Tensor: Decodable {
+            var type: String; var shape: [Int]; var first: [Float]; var last: [Float]; var sum: Double
+            /// blk.0.attn_q/attn_k: row sums after transformers undoes llama.cpp's query/key row
+            /// permutation (for the Llama loader's check).
+            var hf_row_sums: [Double]?
+        }
         var tensor_count: Int
         var tensors: [String: Tensor]
         var first_tensors: [String]

@@ -100,12 +100,21 @@ if args.smollm:
     r = gguf.GGUFReader(args.smollm)
     facts = {"tensor_count": len(r.tensors), "tensors": {}}
     for t in r.tensors:
-        if t.name in ("token_embd.weight", "blk.0.attn_q.weight", "output_norm.weight", "blk.29.ffn_down.weight"):
+        if t.name in ("token_embd.weight", "blk.0.attn_q.weight", "blk.0.attn_k.weight", "output_norm.weight", "blk.29.ffn_down.weight"):
             v = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape(-1)
             facts["tensors"][t.name] = {"type": t.tensor_type.name, "shape": [int(x) for x in reversed(t.shape)],
                                         "first": [float(x) for x in v[:16]], "last": [float(x) for x in v[-16:]],
                                         "sum": float(v.astype(np.float64).sum())}
     facts["first_tensors"] = [t.name for t in r.tensors[:3]]
+    # transformers' GGUF loader undoes llama.cpp's permutation of the query and key rows
+    # (TensorProcessor._reverse_permute_weights): the row sums after it, per row.
+    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
+    processor = LlamaTensorProcessor(config={"num_attention_heads": 9, "num_key_value_heads": 3})
+    for t in r.tensors:
+        if t.name in ("blk.0.attn_q.weight", "blk.0.attn_k.weight"):
+            w = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+            w = processor.process(w, t.name).weights
+            facts["tensors"][t.name]["hf_row_sums"] = [float(x) for x in w.astype(np.float64).sum(axis=1)]
     with open(os.path.join(golden, "smollm2-gguf.json"), "w") as out:
-        json.dump(facts, out, indent=1)
+        json.dump(facts, out)
         out.write("\n")
