@@ -43,29 +43,35 @@ public struct TokenBatch: Sendable, Equatable {
 
 extension LlamaModel {
     /// The mean next-token cross-entropy over the counted positions of `batch`. Right padding
-    /// needs no mask: causality already hides it from every real position.
+    /// needs no mask: causality already hides it from every real position. Only counted positions
+    /// go through the output head.
     public func loss(_ batch: TokenBatch) -> Variable {
+        let (logits, targets) = countedLogits(batch)
+        return tokenCrossEntropy(logits: logits, targets: targets)
+    }
+
+    /// The logits [K, V] of the K counted positions of `batch`, and their targets.
+    func countedLogits(_ batch: TokenBatch) -> (Variable, [Int]) {
         let hidden = hiddenStates(tokens: batch.tokens, batch: batch.batch, sequence: batch.sequence)
-        return tokenCrossEntropy(logits: logits(hidden), targets: batch.targets)
+        let rows = batch.targets.indices.filter { batch.targets[$0] >= 0 }
+        let flat = reshape(hidden, [batch.tokens.count, configuration.hiddenSize])
+        return (logits(rows.count == batch.tokens.count ? flat : gather(flat, rows: rows)), rows.map { batch.targets[$0] })
     }
 
     /// Mean log-probability of each sequence's counted tokens (no gradient), e.g. to score texts.
     public func meanTokenLogProbabilities(_ batch: TokenBatch) -> [Float] {
-        let trainable = parameters.map(\.requiresGradient)
-        for parameter in parameters { parameter.requiresGradient = false }
-        defer { for (parameter, flag) in zip(parameters, trainable) { parameter.requiresGradient = flag } }
-        let logits = logits(hiddenStates(tokens: batch.tokens, batch: batch.batch, sequence: batch.sequence)).value
-        let vocabulary = logits.shape[1]
+        let trainable = parameters.map(\.requiresGradient) + baseWeights.map(\.requiresGradient)
+        for weight in parameters + baseWeights { weight.requiresGradient = false }
+        defer { for (weight, flag) in zip(parameters + baseWeights, trainable) { weight.requiresGradient = flag } }
+        let (logitsVariable, targets) = countedLogits(batch)
+        let logits = logitsVariable.value, vocabulary = logits.shape[1]
+        let owners = batch.targets.indices.filter { batch.targets[$0] >= 0 }.map { $0 / batch.sequence }
         var totals = [Float](repeating: 0, count: batch.batch), counts = [Int](repeating: 0, count: batch.batch)
         logits.withUnsafeBufferPointer { values in
-            for row in 0..<batch.tokens.count where batch.targets[row] >= 0 {
+            for (row, owner) in owners.enumerated() {
                 let start = row * vocabulary
-                var maximum = -Float.infinity
-                for index in 0..<vocabulary { maximum = max(maximum, values[start + index]) }
-                var total: Float = 0
-                for index in 0..<vocabulary { total += expf(values[start + index] - maximum) }
-                totals[row / batch.sequence] += values[start + batch.targets[row]] - maximum - logf(total)
-                counts[row / batch.sequence] += 1
+                totals[owner] += logProbability(of: targets[row], in: UnsafeBufferPointer(rebasing: values[start..<(start + vocabulary)]))
+                counts[owner] += 1
             }
         }
         return zip(totals, counts).map { $1 > 0 ? $0 / Float($1) : 0 }

@@ -61,11 +61,27 @@ public struct SamplingSettings: Sendable, Equatable, Codable {
     }
 }
 
-/// What `generate` returns for each prompt: the new tokens (without the stop token) and whether a
-/// stop token ended it.
+/// What `generate` returns for each prompt: the new tokens (without the stop token), whether a
+/// stop token ended it, and the untempered model's log-probability of each drawn token (the stop
+/// token's included), which scores the text at no extra cost.
 public struct Continuation: Sendable, Equatable {
     public var tokens: [Int]
     public var stopped: Bool
+    public var logProbabilities: [Float] = []
+
+    /// The mean log-probability per drawn token.
+    public var meanLogProbability: Float {
+        logProbabilities.isEmpty ? 0 : logProbabilities.reduce(0, +) / Float(logProbabilities.count)
+    }
+}
+
+/// log softmax(logits)[token] of one row.
+func logProbability(of token: Int, in logits: UnsafeBufferPointer<Float>) -> Float {
+    var maximum = -Float.infinity
+    for value in logits { maximum = max(maximum, value) }
+    var total: Float = 0
+    for value in logits { total += expf(value - maximum) }
+    return logits[token] - maximum - logf(total)
 }
 
 extension LlamaModel {
@@ -108,6 +124,7 @@ extension LlamaModel {
                 for item in 0..<batch where !results[item].stopped {
                     let row = UnsafeBufferPointer(rebasing: rows[(item * head.shape[0])..<((item + 1) * head.shape[0])])
                     let token = sampling.sample(row, random: &randoms[item])
+                    results[item].logProbabilities.append(logProbability(of: token, in: row))
                     if stopTokens.contains(token) { results[item].stopped = true } else { results[item].tokens.append(token) }
                     next[item] = token
                 }

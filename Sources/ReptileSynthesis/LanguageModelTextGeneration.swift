@@ -7,7 +7,7 @@ import ReptileLanguageModel
 import ReptileText
 
 /// What `generate` writes as the `d_score` of a language-model run's text.
-public let languageModelDScoreDescription = "mean log-probability per token of the text (and its end) under the fine-tuned model, given its class prompt"
+public let languageModelDScoreDescription = "mean log-probability per token of the text (and its end token) under the fine-tuned model at temperature 1, given its class prompt"
 
 /// `reptile generate` on a language-model text run: batched sampling with the key/value cache from
 /// the class prompts, exactly N texts a class after the usual drops, each with its d_score and the
@@ -43,18 +43,12 @@ func generateLanguageModelTexts(_ options: TextGenerationOptions) throws -> Text
         let drawn = pretrained.model.generate(prompts: labels.map { prompts[$0] }, maxNewTokens: config.maximumTokens, sampling: sampling,
                                               seed: seed, stopTokens: pretrained.stopTokens)
         let texts = drawn.map { pretrained.tokenizer.decode($0.tokens).trimmingCharacters(in: .whitespacesAndNewlines) }
-        let logLikelihoods = classLogLikelihoods(pretrained, texts: texts, prompts: prompts, labels: labels,
-                                                 posterior: classifier == nil, endToken: end)
-        let scores = labels.indices.map { logLikelihoods.meanPerToken[$0] }
+        let scores = drawn.map(\.meanLogProbability)
         let confidences: [Float]
         if let classifier {
             confidences = classifierLogProbabilities(classifier, texts: texts, labels: labels).map { exp($0) }
         } else {
-            confidences = labels.indices.map { row in
-                let totals = logLikelihoods.totalsPerClass[row], maximum = totals.max()!
-                let denominator = totals.reduce(Float(0)) { $0 + exp($1 - maximum) }
-                return exp(totals[labels[row]] - maximum) / denominator
-            }
+            confidences = classPosterior(pretrained, texts: texts, prompts: prompts, labels: labels, endToken: end)
         }
         return TextDraws(texts: texts, scores: scores, confidences: confidences)
     }
@@ -87,18 +81,17 @@ func classTargets(_ options: TextGenerationOptions, dataset: String, classCount:
     }
 }
 
-/// Each text's mean log-probability per token under its own class prompt, and (for the class
-/// `posterior`) its total log-probability under every class's prompt.
-private func classLogLikelihoods(_ pretrained: PretrainedLanguageModel, texts: [String], prompts: [[Int]], labels: [Int],
-                                 posterior: Bool, endToken: Int) -> (meanPerToken: [Float], totalsPerClass: [[Float]]) {
+/// p(label | text) ∝ p(text | class prompt) under the fine-tuned model, uniform over classes:
+/// one scoring pass per class.
+private func classPosterior(_ pretrained: PretrainedLanguageModel, texts: [String], prompts: [[Int]], labels: [Int], endToken: Int) -> [Float] {
     let bodies = texts.map { pretrained.tokenizer.encode(" " + $0) + [endToken] }
-    func score(_ label: (Int) -> Int) -> [Float] {
-        let batch = TokenBatch(sequences: bodies.indices.map { (prompts[label($0)] + bodies[$0], prompts[label($0)].count) }, padID: endToken)
-        return pretrained.model.meanTokenLogProbabilities(batch)
+    let perClass = prompts.map { prompt in
+        pretrained.model.meanTokenLogProbabilities(TokenBatch(sequences: bodies.map { (prompt + $0, prompt.count) }, padID: endToken))
     }
-    guard posterior else { return (score { labels[$0] }, []) }
-    let perClass = prompts.indices.map { label in score { _ in label } }
-    let own = texts.indices.map { perClass[labels[$0]][$0] }
-    let totals = texts.indices.map { row in prompts.indices.map { perClass[$0][row] * Float(bodies[row].count) } }
-    return (own, totals)
+    return texts.indices.map { row in
+        let totals = prompts.indices.map { perClass[$0][row] * Float(bodies[row].count) }
+        let maximum = totals.max()!
+        let denominator = totals.reduce(Float(0)) { $0 + exp($1 - maximum) }
+        return exp(totals[labels[row]] - maximum) / denominator
+    }
 }
