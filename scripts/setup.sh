@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Reptile needs, only when it is missing: quick and silent when all is there.
-# System: pkg-config, HDF5 (+ h5dump), libpng, OpenBLAS, zlib (apt-get).
+# System: pkg-config, HDF5 (+ h5dump), libpng, libjpeg-turbo, OpenBLAS, zlib (apt-get).
 # Python (interoperability tests only): python3 with h5py and Pillow (pip, else Debian's packages).
 set -euo pipefail
 
@@ -13,7 +13,7 @@ apt_install() {
 }
 
 missing=()
-for package in pkg-config libhdf5-dev hdf5-tools libpng-dev libopenblas-dev zlib1g-dev; do
+for package in pkg-config libhdf5-dev hdf5-tools libpng-dev libjpeg62-turbo-dev libopenblas-dev zlib1g-dev; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$package")
     fi

@@ -52,6 +52,11 @@ private func installInterruptHandlers() {
     }
 }
 
+/// One line on standard error that does not stop the command: something the user should act on later.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("reptile: warning: \(message.replacingOccurrences(of: "\n", with: " "))\n".utf8))
+}
+
 /// Prints a value as one JSON document on standard output (`--json`).
 func printJSON<Value: Encodable>(_ value: Value) throws {
     print(try StableJSON.string(value, pretty: true))
