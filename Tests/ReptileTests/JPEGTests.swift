@@ -109,6 +109,51 @@ import ReptileCore
         #expect(JPEGFile.exifOrientation(app1: Array("http://ns.adobe.com/xap/1.0/\0".utf8)) == nil)   // XMP, not EXIF
     }
 
+    /// Every prefix of a JPEG and a few hundred corrupted copies: each decodes or throws a one-line
+    /// ReptileError naming the file; libjpeg never reaches exit() (the test process would end).
+    @Test func cutAndCorruptedJPEGsThrowOrDecodeButNeverEndTheProcess() throws {
+        let folder = try Support.makeTemporaryFolder("jpeg-fuzz")
+        defer { Support.remove(folder) }
+        let original = folder.appendingPathComponent("original.jpg")
+        let made = try Support.python("""
+            from PIL import Image; import numpy as np, sys
+            exif = Image.Exif(); exif[0x0112] = 6
+            Image.fromarray(np.random.default_rng(5).integers(0, 255, (24, 40, 3), dtype=np.uint8)).save(sys.argv[1], 'JPEG', quality=80, exif=exif.tobytes())
+            """, arguments: [original.path])
+        try #require(made.status == 0, "\(made.standardError)")
+        let bytes = [UInt8](try Data(contentsOf: original))
+        let reference = try JPEGFile.read(at: original.path, channels: nil)
+        #expect(reference.width == 24 && reference.height == 40)
+
+        var variants: [[UInt8]] = (0..<bytes.count).map { Array(bytes.prefix($0)) }
+        var random = SeededRandom(seed: 9)
+        for _ in 0..<300 {
+            var corrupted = bytes
+            for _ in 0..<(1 + Int(random.next() % 4)) {
+                corrupted[Int(random.next() % UInt64(corrupted.count))] = UInt8(truncatingIfNeeded: random.next())
+            }
+            variants.append(corrupted)
+        }
+        let path = folder.appendingPathComponent("variant.jpg").path
+        var refused = 0, refusedPrefixes = 0
+        for (index, variant) in variants.enumerated() {
+            try Data(variant).write(to: URL(fileURLWithPath: path))
+            do {
+                let header = try ImageFile.readHeader(at: path)
+                let image = try ImageFile.read(at: path, channels: nil)
+                #expect(image.pixels.count == image.width * image.height * image.channels)
+                #expect(header.width == image.width && header.height == image.height)
+            } catch let error as ReptileError {
+                refused += 1
+                if index < bytes.count { refusedPrefixes += 1 }
+                #expect(error.path == path && !error.description.contains("\n"), "\(error)")
+            }
+        }
+        // Every strict prefix is refused: a cut file must not come out with gray rows.
+        #expect(refusedPrefixes == bytes.count)
+        print("JPEG robustness: \(variants.count) cut or corrupted files, \(refused) refused, the rest decoded; no crash")
+    }
+
     /// A mixed tree for the end-to-end test: PNGs and JPEGs (.jpg, .JPEG, .jpeg, one EXIF-rotated,
     /// one PNG named .jpg), each with what Pillow shows as raw bytes, and the order Reptile reads them in.
     static let writeMixedTreeScript = """
