@@ -16,7 +16,7 @@ public enum JPEGFile {
     public static func read(at path: String, channels: Int?) throws -> PixelImage {
         precondition(channels == nil || channels == 1 || channels == 3, "JPEG channels must be 1, 3 or nil")
         let decoded = try withReader(path) { reader -> PixelImage in
-            let header = try readHeader(reader, path: path)
+            let header = try readAndCheckHeader(reader, path: path)
             reader.pointee.info.out_color_space = header.channels == 1 ? JCS_GRAYSCALE : JCS_RGB
             let width = Int(reader.pointee.info.image_width), height = Int(reader.pointee.info.image_height)
             let rowBytes = width * header.channels
@@ -35,7 +35,7 @@ public enum JPEGFile {
     /// count `read(channels: nil)` gives. Refuses what `read` would refuse for its colour space or size.
     public static func readHeader(at path: String) throws -> (width: Int, height: Int, channels: Int) {
         try withReader(path) { reader in
-            let header = try readHeader(reader, path: path)
+            let header = try readAndCheckHeader(reader, path: path)
             let width = Int(reader.pointee.info.image_width), height = Int(reader.pointee.info.image_height)
             return orientationSwapsSides(header.orientation) ? (height, width, header.channels) : (width, height, header.channels)
         }
@@ -61,7 +61,7 @@ public enum JPEGFile {
     }
 
     /// Reads the header and checks the colour space and size; returns the stored channel count and the EXIF orientation.
-    private static func readHeader(_ reader: UnsafeMutablePointer<reptile_jpeg_reader>, path: String) throws -> (channels: Int, orientation: Int) {
+    private static func readAndCheckHeader(_ reader: UnsafeMutablePointer<reptile_jpeg_reader>, path: String) throws -> (channels: Int, orientation: Int) {
         guard reptile_jpeg_read_header(reader) != 0 else { throw unreadable(path, message(reader)) }
         let info = reader.pointee.info
         let channels: Int
@@ -174,42 +174,5 @@ public enum JPEGFile {
             }
         }
         return PixelImage(width: outputWidth, height: outputHeight, channels: channels, pixels: pixels)
-    }
-}
-
-/// The image files ingest and classify read, told apart by their first bytes, not their names.
-public enum ImageFile {
-    /// File name endings accepted in an image folder (compared lower-cased).
-    public static let extensions = [".png", ".jpg", ".jpeg"]
-
-    public static func hasImageExtension(_ name: String) -> Bool {
-        let lowered = name.lowercased()
-        return extensions.contains { lowered.hasSuffix($0) }
-    }
-
-    /// Decodes a PNG or a JPEG to `channels` (1, 3, or nil for the file's own).
-    public static func read(at path: String, channels: Int?) throws -> PixelImage {
-        try isJPEG(path) ? JPEGFile.read(at: path, channels: channels) : PNGFile.read(at: path, channels: channels)
-    }
-
-    /// Width, height and channels of a PNG or a JPEG without decoding its pixels.
-    public static func readHeader(at path: String) throws -> (width: Int, height: Int, channels: Int) {
-        try isJPEG(path) ? JPEGFile.readHeader(at: path) : PNGFile.readHeader(at: path)
-    }
-
-    /// The PNG signature's first four bytes (\x89 P N G).
-    private static let pngStart: [UInt8] = [0x89, 0x50, 0x4E, 0x47]
-
-    /// True for a file that starts like a JPEG; false for one that starts like a PNG, or is empty or
-    /// unreadable (the PNG reader names those); an error for anything else, whatever its name says.
-    private static func isJPEG(_ path: String) throws -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        let start = Array((try? handle.read(upToCount: 4)) ?? Data())
-        if start.isEmpty || start == pngStart { return false }
-        if start.starts(with: JPEGFile.signature) { return true }
-        let shown = start.map { String(format: "%02X", $0) }.joined(separator: " ")
-        throw ReptileError(path: path, "is neither a PNG nor a JPEG image (it starts with bytes \(shown))",
-                           fix: "convert it to PNG or JPEG, or remove it")
     }
 }
