@@ -32,6 +32,8 @@ declare -A small_file_sha256=(
 staging=""
 cleanup() { if [ -n "$staging" ]; then rm -rf "$staging"; fi; }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 fail() {
     echo "fetch-models: error: $*" >&2
@@ -115,7 +117,7 @@ PYTHON
     printf '# %s\n\n- From: %s\n- %s sha256: %s\n- Fetched by scripts/fetch-models.sh on %s\n' \
         "$name" "$source_note" "$model_file" "$model_sha256" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$staging/SOURCE.md"
     chmod 755 "$staging"
-    mv "$staging" "$target"
+    mv -T "$staging" "$target" || fail "$target appeared while fetching (another setup running?); remove it and rerun"
     staging=""
 }
 
