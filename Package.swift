@@ -30,6 +30,7 @@ let package = Package(
         // C libraries, found through pkg-config (scripts/setup.sh installs them).
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
@@ -39,9 +40,9 @@ let package = Package(
         // kernels run tens of times slower unoptimised.
         .target(name: "ReptileEngine", dependencies: ["ReptileCore", "ReptileFormats", "COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(engineTargetCPU)]),
-        // The one module that owns the file formats: HDF5 shards, dataset_info.json, PNG, gzip, IDX.
+        // The one module that owns the file formats: HDF5 shards, dataset_info.json, PNG, JPEG, gzip, IDX.
         // Optimised in debug builds too: GGUF dequantisation runs over a model's 100M+ weights on loading.
-        .target(name: "ReptileFormats", dependencies: ["ReptileCore", "CHDF5", "CPNG", "CZlib"],
+        .target(name: "ReptileFormats", dependencies: ["ReptileCore", "CHDF5", "CPNG", "CJPEG", "CZlib"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Raw sources (IDX, ImageFolder, CSV/TSV/JSONL/...) to shards: the ingest stage.
         .target(name: "ReptileIngest", dependencies: ["ReptileCore", "ReptileFormats"]),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Reptile needs, only when it is missing: quick and silent when all is there.
-# System: pkg-config, HDF5 (+ h5dump), libpng, OpenBLAS, zlib (apt-get).
+# System: pkg-config, HDF5 (+ h5dump), libpng, libjpeg-turbo, OpenBLAS, zlib (apt-get).
 # Python (interoperability tests only): python3 with h5py and Pillow (pip, else Debian's packages).
+# Models: all-MiniLM-L6-v2 and SmolLM2-135M-Instruct under models/ (scripts/fetch-models.sh; skip with
+# REPTILE_SKIP_MODELS=1).
 set -euo pipefail
 
 apt_install() {
@@ -13,7 +15,7 @@ apt_install() {
 }
 
 missing=()
-for package in pkg-config libhdf5-dev hdf5-tools libpng-dev libopenblas-dev zlib1g-dev; do
+for package in pkg-config libhdf5-dev hdf5-tools libpng-dev libjpeg62-turbo-dev libopenblas-dev zlib1g-dev; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$package")
     fi
@@ -35,4 +37,8 @@ if [ "${REPTILE_SKIP_PYTHON:-0}" != "1" ]; then
         echo "setup: python3 cannot import h5py and Pillow (needed by the interoperability tests); install them for $(command -v python3)" >&2
         exit 1
     fi
+fi
+
+if [ "${REPTILE_SKIP_MODELS:-0}" != "1" ]; then
+    "$(dirname "${BASH_SOURCE[0]}")/fetch-models.sh"
 fi

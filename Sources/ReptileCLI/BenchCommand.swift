@@ -34,10 +34,10 @@ struct Bench: ParsableCommand {
     @Option(help: "W6 reads this dataset's train split instead of its synthetic images (e.g. datasets/mnist-sample).")
     var dataset: String?
 
-    @Option(help: "W5's pretrained encoder folder (Hugging Face layout); default ../shared/models/all-MiniLM-L6-v2 when it exists, else random weights of that shape.")
+    @Option(help: "W5's pretrained encoder folder (Hugging Face layout); default models/all-MiniLM-L6-v2, else ../shared/models/all-MiniLM-L6-v2, else random weights of that shape.")
     var encoder: String?
 
-    @Option(help: "W7's language model: a folder holding one .gguf file; default ../shared/models/SmolLM2-135M-Instruct when it exists, else random weights of that shape.")
+    @Option(help: "W7's language model: a folder holding one .gguf file; default models/SmolLM2-135M-Instruct, else ../shared/models/SmolLM2-135M-Instruct, else random weights of that shape.")
     var languageModel: String?
 
     @Flag(help: "Also print, before and after the workloads, the core probe of PLATFORM.md §0 (≈0.06 s: two cores, ≈0.12 s: one), the 1024³ sgemm GFLOP/s and the OpenBLAS kernels in use.")
@@ -62,16 +62,16 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// --encoder, or the shared MiniLM beside the working copy when it is there.
+    /// --encoder, or the fetched (models/) or shared MiniLM when it is there.
     private var encoderFolder: String? {
         if let encoder { return encoder }
-        let shared = "../shared/models/all-MiniLM-L6-v2"
-        return FileManager.default.fileExists(atPath: (shared as NSString).appendingPathComponent("config.json")) ? shared : nil
+        guard let installed = installedModelFolder("all-MiniLM-L6-v2") else { return nil }
+        return FileManager.default.fileExists(atPath: (installed as NSString).appendingPathComponent("config.json")) ? installed : nil
     }
 
-    /// The .gguf file of --language-model, or of the shared SmolLM2 beside the working copy.
+    /// The .gguf file of --language-model, or of the fetched (models/) or shared SmolLM2.
     private func languageModelFile() throws -> URL? {
-        let folder = languageModel ?? "../shared/models/SmolLM2-135M-Instruct"
+        let folder = languageModel ?? installedModelFolder("SmolLM2-135M-Instruct") ?? "models/SmolLM2-135M-Instruct"
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.filter { $0.hasSuffix(".gguf") } ?? []
         if files.count == 1 { return URL(fileURLWithPath: folder).appendingPathComponent(files[0]) }
         if languageModel == nil { return nil }

@@ -186,9 +186,9 @@ struct Finetune: ParsableCommand {
 
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Predict classes for a dataset split, a folder of PNGs or a text file (one text a line), as JSON Lines.",
+        abstract: "Predict classes for a dataset split, a folder of PNG/JPEG images or a text file (one text a line), as JSON Lines.",
         discussion: """
-            INPUT: FOLDER[:SPLIT] of a dataset (default split test; lines carry "index" and "true_label"), a folder of PNGs \
+            INPUT: FOLDER[:SPLIT] of a dataset (default split test; lines carry "index" and "true_label"), a folder of PNG or JPEG images \
             (searched recursively, converted like ingest; lines carry "file"), or a text file (lines carry "text"). Every line \
             has "label" and "probability" (the softmax probability of that label).
             """)
@@ -196,7 +196,7 @@ struct Classify: ParsableCommand {
     @Option(help: "The classifier checkpoint (classifier.h5).")
     var classifier: String
 
-    @Argument(help: "A dataset FOLDER[:SPLIT], a folder of PNGs, or a text file.")
+    @Argument(help: "A dataset FOLDER[:SPLIT], a folder of PNG/JPEG images, or a text file.")
     var input: String
 
     @Option(help: "Write the JSON Lines to this file instead of standard output.")

@@ -52,6 +52,26 @@ private func installInterruptHandlers() {
     }
 }
 
+/// A pretrained model's folder, relative to the working folder: models/NAME (scripts/setup.sh fetches
+/// it there) when it exists, else the shared copy ../shared/models/NAME; nil when neither exists.
+func installedModelFolder(_ name: String) -> String? {
+    ["models/\(name)", "../shared/models/\(name)"].first { FileManager.default.fileExists(atPath: $0) }
+}
+
+/// The folder an omitted model option stands for, or an error saying how to get the model.
+func defaultModelFolder(_ name: String, option: String) throws -> String {
+    guard let folder = installedModelFolder(name) else {
+        throw ReptileError("no \(option) given, and neither models/\(name) nor ../shared/models/\(name) exists",
+                           fix: "run scripts/setup.sh (it fetches the model into models/), or give \(option) PATH")
+    }
+    return folder
+}
+
+/// One line on standard error that does not stop the command: something the user should act on later.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("reptile: warning: \(message.replacingOccurrences(of: "\n", with: " "))\n".utf8))
+}
+
 /// Prints a value as one JSON document on standard output (`--json`).
 func printJSON<Value: Encodable>(_ value: Value) throws {
     print(try StableJSON.string(value, pretty: true))

@@ -13,8 +13,8 @@ struct Embed: ParsableCommand {
             or --out FILE.jsonl, or HDF5 with --out FILE.h5 (datasets embeddings float32 [N, H], texts, labels).
             """)
 
-    @Option(help: "A Hugging Face model folder: config.json, model.safetensors, vocab.txt (e.g. ../shared/models/all-MiniLM-L6-v2).")
-    var encoder: String
+    @Option(help: "A Hugging Face model folder: config.json, model.safetensors, vocab.txt (default models/all-MiniLM-L6-v2, which scripts/setup.sh fetches, else ../shared/models/all-MiniLM-L6-v2).")
+    var encoder: String?
 
     @Argument(help: "A text file (one text a line) or a text dataset folder.")
     var input: String
@@ -49,7 +49,8 @@ struct Embed: ParsableCommand {
                 guard threads >= 1 else { throw ReptileError("--threads must be at least 1", fix: "use e.g. 1 or 2") }
                 BLAS.setThreadCount(threads)
             }
-            var options = EmbedOptions(encoderFolder: encoder, input: input)
+            let encoderFolder = try encoder ?? defaultModelFolder("all-MiniLM-L6-v2", option: "--encoder")
+            var options = EmbedOptions(encoderFolder: encoderFolder, input: input)
             options.split = split
             options.output = out
             options.force = force

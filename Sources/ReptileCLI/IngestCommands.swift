@@ -4,6 +4,7 @@ import ReptileCore
 import ReptileDatasetTools
 import ReptileFormats
 import ReptileIngest
+import ReptileSynthesis
 
 struct Ingest: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,13 +56,15 @@ func reportIngest(_ result: IngestResult, json: Bool) throws {
 struct IngestImage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "Ingest images: IDX files (raw or .gz) or an ImageFolder tree of PNGs (ROOT/<class>/<image>.png).",
+        abstract: "Ingest images: IDX files (raw or .gz) or an ImageFolder tree of PNG/JPEG images (ROOT/<class>/<image>.png|.jpg).",
         discussion: """
             Examples:
               reptile ingest image datasets/samples/mnist --name mnist --test-fraction 0.2 --seed 1
               reptile ingest image --images t10k-images-idx3-ubyte.gz --labels t10k-labels-idx1-ubyte.gz --name mnist
               reptile ingest image photos/ --name photos --channels 3 --resize 32x32
             An IDX folder holding both train-* and t10k-* files gives the train and test splits.
+            JPEGs may be grayscale or RGB (CMYK is refused); their EXIF orientation is applied.
+            `train image` takes 28x28 or 32x32 images with 1 or 3 channels: other sizes get a warning.
             """)
 
     @Argument(help: "A folder of IDX files or an ImageFolder tree.")
@@ -100,7 +103,11 @@ struct IngestImage: ParsableCommand {
             options.split = split.options
             options.output = output.options
             options.showProgress = !output.json
-            try reportIngest(try ingestImages(options), json: output.json)
+            let result = try ingestImages(options)
+            if let shape = result.info.imageShape, let reason = untrainableImageShapeReason(shape) {
+                warn("\(result.path): \(reason)")
+            }
+            try reportIngest(result, json: output.json)
         }
     }
 
@@ -112,6 +119,17 @@ struct IngestImage: ParsableCommand {
         }
         return (width, height)
     }
+}
+
+/// Why `train image` would refuse a dataset of this shape, with the fix, or nil when it takes it:
+/// said at ingest time so a user does not learn it one stage later.
+func untrainableImageShapeReason(_ shape: ImageShape) -> String? {
+    let sizes = ImageGANArchitecture.supportedImageSizes
+    if shape.height == shape.width, sizes.contains(shape.height), shape.channels == 1 || shape.channels == 3 { return nil }
+    let accepted = sizes.map { "\($0)×\($0)" }.joined(separator: " or ")
+    let suggested = sizes.min { abs($0 - max(shape.width, shape.height)) < abs($1 - max(shape.width, shape.height)) }!
+    return "images are \(shape.width)×\(shape.height), but `train image` takes \(accepted) images, so this dataset can train "
+        + "classifiers but not a generator; to train one, re-ingest with --resize \(suggested)x\(suggested) --force"
 }
 
 struct IngestText: ParsableCommand {

@@ -10,8 +10,9 @@ struct LanguageModelCommand: ParsableCommand {
         commandName: "lm",
         abstract: "The pretrained causal language model: tokenize, sample",
         discussion: """
-            --model DIR is a folder holding one .gguf file (e.g. ../shared/models/SmolLM2-135M-Instruct), \
-            or a Hugging Face folder with config.json, model.safetensors and tokenizer.json.
+            --model DIR is a folder holding one .gguf file (default models/SmolLM2-135M-Instruct, which \
+            scripts/setup.sh fetches, else ../shared/models/SmolLM2-135M-Instruct), or a Hugging Face folder with \
+            config.json, model.safetensors and tokenizer.json.
             """,
         subcommands: [LanguageModelTokenize.self, LanguageModelSample.self])
 }
@@ -26,8 +27,8 @@ struct LanguageModelSample: ParsableCommand {
             With --json: one line {"prompt_ids": [...], "ids": [... new ids ...], "text": ...}.
             """)
 
-    @Option(help: "A folder holding one .gguf file, or a Hugging Face folder (config.json, model.safetensors, tokenizer.json).")
-    var model: String
+    @Option(help: "A folder holding one .gguf file, or a Hugging Face folder (config.json, model.safetensors, tokenizer.json); default models/SmolLM2-135M-Instruct, else ../shared/models/SmolLM2-135M-Instruct.")
+    var model: String?
 
     @Option(help: "The text to continue.")
     var prompt: String
@@ -62,7 +63,7 @@ struct LanguageModelSample: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             threads.apply()
-            let pretrained = try PretrainedLanguageModel(folder: URL(fileURLWithPath: model))
+            let pretrained = try PretrainedLanguageModel(folder: URL(fileURLWithPath: try model ?? defaultModelFolder("SmolLM2-135M-Instruct", option: "--model")))
             let promptIDs = pretrained.tokenizer.encode(prompt)
             guard !promptIDs.isEmpty else { throw ReptileError("--prompt is empty", fix: "give the text to continue") }
             let context = pretrained.model.configuration.contextLength
@@ -94,15 +95,15 @@ struct LanguageModelTokenize: ParsableCommand {
             (<|im_start|>, <|im_end|>, ...) are kept whole.
             """)
 
-    @Option(help: "A folder holding one .gguf file, or a Hugging Face folder (config.json, model.safetensors, tokenizer.json).")
-    var model: String
+    @Option(help: "A folder holding one .gguf file, or a Hugging Face folder (config.json, model.safetensors, tokenizer.json); default models/SmolLM2-135M-Instruct, else ../shared/models/SmolLM2-135M-Instruct.")
+    var model: String?
 
     @Argument(help: "Texts to tokenize (default: JSON Lines {\"text\": ...} on standard input).")
     var texts: [String] = []
 
     func run() throws {
         try runReportingErrors {
-            let source = try PretrainedLanguageModelSource(folder: URL(fileURLWithPath: model))
+            let source = try PretrainedLanguageModelSource(folder: URL(fileURLWithPath: try model ?? defaultModelFolder("SmolLM2-135M-Instruct", option: "--model")))
             // Read and check every input line before loading the model or printing anything.
             let inputs = texts.isEmpty ? try Self.readJSONLines(FileHandle.standardInput.readDataToEndOfFile()) : texts
             let tokenizer = try loadTokenizer(source)

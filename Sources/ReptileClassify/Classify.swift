@@ -3,7 +3,7 @@ import ReptileCore
 import ReptileEngine
 import ReptileFormats
 
-/// One line of `reptile classify` output. Exactly one of `index` (a dataset record), `file` (a PNG,
+/// One line of `reptile classify` output. Exactly one of `index` (a dataset record), `file` (a PNG or JPEG,
 /// relative to the folder given) and `text` (a line of a text file) says which input it is.
 public struct Prediction: Codable, Equatable, Sendable {
     public var index: Int?
@@ -28,7 +28,7 @@ public struct ClassifyOptions {
 }
 
 /// `reptile classify`: predictions for a dataset split (`FOLDER[:SPLIT]`, default test), a folder
-/// of PNGs (read and converted as ingest does, searched recursively in sorted order) or a text file
+/// of PNG and JPEG images (read and converted as ingest does, searched recursively in sorted order) or a text file
 /// (one text a line), handed to `emit` one at a time so memory stays bounded by a batch.
 public func classify(_ options: ClassifyOptions, emit: (Prediction) throws -> Void) throws {
     let model = try ClassifierArchitectures.load(from: options.classifier)
@@ -52,24 +52,24 @@ public func classify(_ options: ClassifyOptions, emit: (Prediction) throws -> Vo
             throw ReptileError(path: options.input, "is a folder of images but \(options.classifier) is a \(config.kind) classifier",
                                fix: "give a text file (one text a line) or a text dataset")
         }
-        try classifyPNGFolder(options, model: model, emit: emit)
+        try classifyImageFolder(options, model: model, emit: emit)
     } else {
         guard config.kind == "text" else {
             throw ReptileError(path: options.input, "is a file, but \(options.classifier) is an image classifier",
-                               fix: "give a folder of PNGs or an image dataset")
+                               fix: "give a folder of PNG or JPEG images, or an image dataset")
         }
         try classifyTextFile(options, model: model, emit: emit)
     }
 }
 
-private func classifyPNGFolder(_ options: ClassifyOptions, model: any TrainableClassifier, emit: (Prediction) throws -> Void) throws {
+private func classifyImageFolder(_ options: ClassifyOptions, model: any TrainableClassifier, emit: (Prediction) throws -> Void) throws {
     let config = model.config
     let root = URL(fileURLWithPath: options.input)
     let files = (FileManager.default.enumerator(atPath: root.path)?.compactMap { $0 as? String } ?? [])
-        .filter { $0.lowercased().hasSuffix(".png") && !$0.split(separator: "/").contains { $0.hasPrefix(".") } }
+        .filter { ImageFile.hasImageExtension($0) && !$0.split(separator: "/").contains { $0.hasPrefix(".") } }
         .sorted()
     guard !files.isEmpty else {
-        throw ReptileError(path: options.input, "holds no .png files", fix: "give a folder of PNG images, or a dataset")
+        throw ReptileError(path: options.input, "holds no .png, .jpg or .jpeg files", fix: "give a folder of PNG or JPEG images, or a dataset")
     }
     let height = config.imageHeight!, width = config.imageWidth!, channels = config.imageChannels!
     for start in stride(from: 0, to: files.count, by: options.batchSize) {
@@ -77,7 +77,7 @@ private func classifyPNGFolder(_ options: ClassifyOptions, model: any TrainableC
         var batch = ClassifierBatch()
         for name in names {
             let path = root.appendingPathComponent(name).path
-            let image = try PNGFile.read(at: path, channels: channels)
+            let image = try ImageFile.read(at: path, channels: channels)
             guard image.width == width, image.height == height else {
                 throw ReptileError(path: path, "is \(image.width)×\(image.height) but the classifier reads \(width)×\(height) images",
                                    fix: "resize it to \(width)x\(height) (as `reptile ingest --resize` does) or remove it")

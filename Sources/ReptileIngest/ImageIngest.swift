@@ -226,8 +226,9 @@ private func idxRecords(images imagesPath: String, labels labelsPath: String, ro
     }
 }
 
-/// `root/<class>/<file>.png`, classes and files in sorted order. Sizes are checked from the PNG
-/// headers before anything is decoded, so a mismatch is reported at once.
+/// `root/<class>/<file>.png|.jpg|.jpeg`, classes and files in sorted order; each file is decoded as
+/// what its first bytes say it is. Sizes are checked from the headers before anything is decoded,
+/// so a mismatch is reported at once.
 private func imageFolderRecords(root: String, role: String, resize: (width: Int, height: Int)?) throws -> ImageRecords {
     let rootURL = URL(fileURLWithPath: root)
     let entries = try FileManager.default.contentsOfDirectory(atPath: root).filter { !$0.hasPrefix(".") }.sorted()
@@ -238,7 +239,7 @@ private func imageFolderRecords(root: String, role: String, resize: (width: Int,
         if isDirectory.boolValue { classFolders.append(entry) }
     }
     guard !classFolders.isEmpty else {
-        throw ReptileError(path: root, "holds no class folders (expected ROOT/<class>/<image>.png)", fix: "arrange the images by class, or give IDX files")
+        throw ReptileError(path: root, "holds no class folders (expected ROOT/<class>/<image>.png or .jpg)", fix: "arrange the images by class, or give IDX files")
     }
     var paths: [String] = []
     var labels: [String] = []
@@ -248,22 +249,23 @@ private func imageFolderRecords(root: String, role: String, resize: (width: Int,
         var found = 0
         for file in files {
             let path = folder.appendingPathComponent(file).path
-            guard file.lowercased().hasSuffix(".png") else {
-                throw ReptileError(path: path, "is not a .png file", fix: "only PNG images are read; convert it or move it out of the tree")
+            guard ImageFile.hasImageExtension(file) else {
+                throw ReptileError(path: path, "is not a .png, .jpg or .jpeg file",
+                                   fix: "only PNG and JPEG images are read; convert it or move it out of the tree")
             }
             paths.append(path)
             labels.append(className)
             found += 1
         }
         guard found > 0 else {
-            throw ReptileError(path: folder.path, "class folder holds no PNG images", fix: "add images or remove the empty folder")
+            throw ReptileError(path: folder.path, "class folder holds no PNG or JPEG images", fix: "add images or remove the empty folder")
         }
     }
     // Headers first: the size check costs no decoding.
-    let first = try PNGFile.readHeader(at: paths[0])
+    let first = try ImageFile.readHeader(at: paths[0])
     if resize == nil {
         for path in paths.dropFirst() {
-            let header = try PNGFile.readHeader(at: path)
+            let header = try ImageFile.readHeader(at: path)
             if header.width != first.width || header.height != first.height {
                 throw ReptileError(path: path, "is \(header.width)×\(header.height) but \(paths[0]) is \(first.width)×\(first.height)",
                                    fix: "pass --resize \(first.width)x\(first.height) to resize every image")
@@ -272,7 +274,7 @@ private func imageFolderRecords(root: String, role: String, resize: (width: Int,
     }
     let firstShape = ImageShape(height: first.height, width: first.width, channels: first.channels)
     return ImageRecords(labels: labels, files: paths.map { ($0, role) }, format: .imageFolder, firstShape: firstShape) { index, shape in
-        let image = try PNGFile.read(at: paths[index], channels: shape.channels)
+        let image = try ImageFile.read(at: paths[index], channels: shape.channels)
         return fitted(image, to: shape, allowResize: resize != nil, path: paths[index], location: nil)
     }
 }

@@ -124,11 +124,11 @@ import ReptileCore
             _ = try png(tree, "only/1.png"); _ = try png(tree, "only/2.png")
             return ([tree.path], [tree.path, "single class", "\"only\""])
         },
-        Case(name: "a non-PNG file in the tree") { source in
+        Case(name: "a file that is neither PNG nor JPEG in the tree") { source in
             let tree = source.appendingPathComponent("tree")
             _ = try png(tree, "a/1.png"); _ = try png(tree, "b/1.png")
-            let jpeg = try file(tree, "b/2.jpg", "not really")
-            return ([tree.path], [jpeg, "not a .png"])
+            let gif = try file(tree, "b/2.gif", "not really")
+            return ([tree.path], [gif, "not a .png"])
         },
         Case(name: "a missing source") { source in
             let missing = source.appendingPathComponent("nowhere").path
