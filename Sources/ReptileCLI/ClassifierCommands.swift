@@ -220,7 +220,7 @@ struct Classify: ParsableCommand {
                 return
             }
             try writeAtomically(to: out, force: force) { handle in
-                try classify(options) { prediction in handle.write(Data((try StableJSON.string(prediction) + "\n").utf8)) }
+                try classify(options) { prediction in try handle.write(contentsOf: Data((try StableJSON.string(prediction) + "\n").utf8)) }
             }
         }
     }
@@ -233,6 +233,11 @@ func writeAtomically(to path: String, force: Bool, _ body: (FileHandle) throws -
         throw ReptileError(path: path, "already exists", fix: "choose another name or pass --force to replace it")
     }
     let url = URL(fileURLWithPath: path)
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw ReptileError(path: path, "is a folder; --force replaces only a file", fix: "give a file name")
+    }
+    removeAbandonedPartials(of: url.lastPathComponent, in: url.deletingLastPathComponent())
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
     guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
         throw ReptileError(path: path, "cannot create the file", fix: "check that the folder exists and is writable")
@@ -243,13 +248,24 @@ func writeAtomically(to path: String, force: Bool, _ body: (FileHandle) throws -
         try body(handle)
         try handle.close()
         try synchronizeToDisk(temporary)
-        guard rename(temporary, path) == 0 else {
-            throw ReptileError(path: path, "cannot move the finished file into place (\(String(cString: strerror(errno))))")
+        if force {
+            guard rename(temporary, path) == 0 else {
+                throw ReptileError(path: path, "cannot move the finished file into place (\(String(cString: strerror(errno))))")
+            }
+        } else {
+            // link() never replaces: a file that appeared meanwhile (another run) is kept and this one refused.
+            guard link(temporary, path) == 0 else {
+                let reason = errno == EEXIST ? "appeared while this run was writing it; it was kept" : String(cString: strerror(errno))
+                throw ReptileError(path: path, "cannot move the finished file into place (\(reason))", fix: "choose another name or pass --force to replace it")
+            }
+            unlink(temporary)
         }
     } catch {
         try? handle.close()
         try? FileManager.default.removeItem(atPath: temporary)
-        throw error
+        // A failed write (a full disk) is Foundation's error: said as Reptile's one line, with the file.
+        if error is ReptileError { throw error }
+        throw ReptileError(path: path, "cannot write (\(error.localizedDescription))", fix: "check free disk space and permissions")
     }
 }
 

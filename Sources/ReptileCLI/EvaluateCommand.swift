@@ -68,10 +68,10 @@ struct Evaluate: ParsableCommand {
             let page = try html.map { _ in try evaluationPage(report, examples: try evaluationExamples(options)) }
             if let out {
                 let text = try StableJSON.string(report, pretty: true) + "\n"
-                try writeAtomically(to: out, force: force) { handle in handle.write(Data(text.utf8)) }
+                try writeAtomically(to: out, force: force) { handle in try handle.write(contentsOf: Data(text.utf8)) }
             }
             if let html, let page {
-                try writeAtomically(to: html, force: force) { handle in handle.write(Data(page.utf8)) }
+                try writeAtomically(to: html, force: force) { handle in try handle.write(contentsOf: Data(page.utf8)) }
             }
             if json {
                 try printJSON(report)
