@@ -8,7 +8,7 @@ struct Inspect: ParsableCommand {
     @Argument(help: "A dataset folder (with dataset_info.json) or a .h5 shard.")
     var path: String
 
-    @Option(help: "Sample texts (or image previews with --preview) to show per split.")
+    @Option(parsing: .unconditional, help: "Sample texts (or image previews with --preview) to show per split.")
     var samples: Int = 3
 
     @Flag(help: "Draw images as character art.")
@@ -19,6 +19,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts([("--samples", samples, 0)])
             let report = try inspect(path: path, sampleCount: samples, previews: preview)
             if json {
                 try printJSON(report)
