@@ -14,13 +14,16 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Draw images as character art.")
     var preview = false
 
+    @Flag(help: "Check every shard's sha256 against dataset_info.json (reads every byte).")
+    var verify = false
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
     func run() throws {
         try runReportingErrors {
             try checkCounts([("--samples", samples, 0)])
-            let report = try inspect(path: path, sampleCount: samples, previews: preview)
+            let report = try inspect(path: path, sampleCount: samples, previews: preview, verify: verify)
             if json {
                 try printJSON(report)
             } else {

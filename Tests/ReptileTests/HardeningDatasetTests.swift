@@ -174,4 +174,59 @@ import ReptileCore
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 400 && lines.allSatisfy { !$0.contains("\\u0000") })
     }
+
+    /// `inspect` compares the per-class counts with the labels it reads; `--verify` checks every shard's sha256.
+    @Test func inspectChecksCountsAndVerifiesChecksums() throws {
+        let work = try Support.makeTemporaryFolder("verify")
+        defer { Support.remove(work) }
+        let dataset = work.appendingPathComponent("m")
+        try FileManager.default.copyItem(at: Self.pristine.image, to: dataset)
+        let clean = try Support.reptile(["inspect", dataset.path, "--verify"])
+        #expect(clean.status == 0 && clean.standardOutput.contains("verified: the sha256 of all 2 shards"), "\(clean.standardError)")
+
+        // A changed attribute: the counts still hold, the checksum does not.
+        try #require(try Support.python(Self.prelude + """
+            with h5py.File(shard(1), "a") as f: f.attrs["created"] = "tampered"
+            """, arguments: [dataset.path, work.path]).status == 0)
+        #expect(try Support.reptile(["inspect", dataset.path]).status == 0)
+        let verify = try Support.reptile(["inspect", dataset.path, "--verify"])
+        #expect(verify.status == 1 && verify.standardError.contains("train-00001") && verify.standardError.contains("sha256"), "\(verify.standardError)")
+
+        // A changed label: dataset_info.json's per-class counts no longer match the shards.
+        try #require(try Support.python(Self.prelude + """
+            with h5py.File(shard(0), "a") as f: f["labels"][0] = (f["labels"][0] + 1) % 10
+            """, arguments: [dataset.path, work.path]).status == 0)
+        let counts = try Support.reptile(["inspect", dataset.path])
+        #expect(counts.status == 1 && counts.standardError.contains("per-class counts"), "\(counts.standardError)")
+    }
+
+    /// Thousands of source files (an ImageFolder source) are summarised on the `source:` line.
+    @Test func inspectSummarisesManySourcePaths() throws {
+        let work = try Support.makeTemporaryFolder("sources")
+        defer { Support.remove(work) }
+        let dataset = work.appendingPathComponent("m")
+        try FileManager.default.copyItem(at: Self.pristine.image, to: dataset)
+        try #require(try Support.python(Self.prelude + """
+            f = info["source"]["files"][0]
+            info["source"]["files"] = [dict(f, path="/data/digits/%d/%05d.png" % (i % 10, i)) for i in range(2000)]
+            save_info()
+            """, arguments: [dataset.path, work.path]).status == 0)
+        let result = try Support.reptile(["inspect", dataset.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        let line = try #require(result.standardOutput.split(separator: "\n").first { $0.hasPrefix("source:") })
+        #expect(line.contains("2000 files under /data/digits/") && line.count < 120, "\(line.prefix(200))")
+    }
+
+    @Test func anEmptyImageIsNamedAsSuchNotAsAFolderProblem() throws {
+        let folder = try Support.makeTemporaryFolder("empty-png")
+        defer { Support.remove(folder) }
+        let path = folder.appendingPathComponent("x.png").path
+        do {
+            try PNGFile.write(PixelImage(width: 0, height: 0, channels: 1, pixels: []), to: path)
+            Issue.record("a 0×0 image was written")
+        } catch let error as ReptileError {
+            #expect(error.description.contains("0×0") && !error.description.contains("writable"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
 }
