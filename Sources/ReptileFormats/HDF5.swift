@@ -270,6 +270,14 @@ public final class HDF5File {
         return shape
     }
 
+    /// An attribute is read into room for one value: one holding several would overflow it.
+    private func checkSingleValue(_ attribute: HDF5Handle, _ name: String) throws {
+        let space = try HDF5Handle(H5Aget_space(attribute.id), close: H5Sclose, path: path, failure: "cannot read the shape of attribute \(name)")
+        guard H5Sget_simple_extent_npoints(space.id) == 1 else {
+            throw ReptileError(path: path, "attribute \(quoted(name)) holds several values where one is expected", fix: "rewrite the shard with Reptile")
+        }
+    }
+
     // MARK: Root attributes
 
     public func setAttribute(_ name: String, _ value: String) throws {
@@ -325,6 +333,7 @@ public final class HDF5File {
             guard H5Aexists(handle.id, name) > 0 else { return nil }
             let attribute = try HDF5Handle(H5Aopen(handle.id, name, defaultProperties), close: H5Aclose, path: path,
                                            failure: "cannot open attribute \(name)")
+            try checkSingleValue(attribute, name)
             let type = try HDF5Handle(H5Aget_type(attribute.id), close: H5Tclose, path: path, failure: "cannot read the type of attribute \(name)")
             guard H5Tget_class(type.id) == H5T_STRING else {
                 throw ReptileError(path: path, "attribute \(quoted(name)) is not a string", fix: "rewrite the shard with Reptile")
@@ -338,6 +347,9 @@ public final class HDF5File {
                 return String(cString: pointer)
             }
             let size = H5Tget_size(type.id)
+            guard size > 0, size <= 1 << 24 else {
+                throw ReptileError(path: path, "attribute \(quoted(name)) is a string of \(size) bytes", fix: "rewrite the shard with Reptile")
+            }
             var buffer = [UInt8](repeating: 0, count: size + 1)
             guard H5Aread(attribute.id, type.id, &buffer) >= 0 else { throw ReptileError(path: path, "cannot read attribute \(name)") }
             return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
@@ -361,6 +373,7 @@ public final class HDF5File {
             guard H5Aexists(handle.id, name) > 0 else { return nil }
             let attribute = try HDF5Handle(H5Aopen(handle.id, name, defaultProperties), close: H5Aclose, path: path,
                                            failure: "cannot open attribute \(name)")
+            try checkSingleValue(attribute, name)
             var value: Int64 = 0
             guard H5Aread(attribute.id, reptile_h5t_native_int64(), &value) >= 0 else {
                 throw ReptileError(path: path, "attribute \(quoted(name)) is not an integer", fix: "rewrite the shard with Reptile")
