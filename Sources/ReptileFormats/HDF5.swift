@@ -27,6 +27,64 @@ private let hdf5Initialised: Bool = {
 
 private let defaultProperties = hid_t(H5P_DEFAULT)
 
+/// HDF5 1.10 trusts the sizes inside a global heap collection (where variable-length strings
+/// live): a damaged one makes it copy past its buffers or loop for ever. So every collection
+/// (signature "GCOL", version 1) must fit in the file, and its objects must fit in it. The file
+/// is read in blocks of 1 MiB, so memory stays small whatever its size.
+func checkGlobalHeaps(_ path: String) throws {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { return }  // HDF5's own open says why
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else { return }
+    let fileSize = Int(status.st_size)
+    let damaged = ReptileError(path: path, "has a damaged global heap (where its strings are kept)", fix: "the file is damaged or crafted; re-create it")
+    /// Little-endian unsigned integer of `count` bytes at `offset`, nil past the end of the file.
+    func word(_ offset: Int, _ count: Int) -> UInt64? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard offset + count <= fileSize, pread(descriptor, &bytes, count, off_t(offset)) == count else { return nil }
+        return bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+    func checkCollection(at start: Int) throws {
+        // Version 1 and three reserved zero bytes: otherwise these are just bytes that spell GCOL.
+        guard word(start + 4, 4) == 1, let size = word(start + 8, 8) else { return }
+        guard size >= 16, size <= UInt64(fileSize - start) else { throw damaged }
+        // The walk HDF5 makes: an object takes its 16-byte header plus its size rounded up to 8;
+        // free space (index 0) takes its size, header included. Each must fit and move on.
+        let end = start + Int(size)
+        var position = start + 16
+        while position + 16 <= end {
+            guard let index = word(position, 2), let objectSize = word(position + 8, 8), objectSize <= UInt64(end - position) else { throw damaged }
+            let need = index == 0 ? objectSize : 16 + (objectSize + 7) / 8 * 8
+            guard need >= 16, need <= UInt64(end - position) else { throw damaged }
+            position += Int(need)
+        }
+    }
+    let blockSize = 1 << 20
+    var block = [UInt8](repeating: 0, count: blockSize + 3)
+    var blockStart = 0
+    while blockStart < fileSize {
+        // Each block overlaps the next by three bytes, so a signature across the boundary is seen.
+        let count = pread(descriptor, &block, min(blockSize + 3, fileSize - blockStart), off_t(blockStart))
+        guard count > 0 else { break }
+        var offset = 0
+        while offset + 4 <= count {
+            // memchr jumps to the next "G"; then the other three letters of "GCOL".
+            let next: Int? = block.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress, let found = memchr(base + offset, 0x47, count - offset) else { return nil }
+                return base.distance(to: UnsafeRawPointer(found))
+            }
+            guard let next else { break }
+            offset = next
+            if offset + 4 <= count, block[offset + 1] == 0x43, block[offset + 2] == 0x4F, block[offset + 3] == 0x4C {
+                try checkCollection(at: blockStart + offset)
+            }
+            offset += 1
+        }
+        blockStart += blockSize
+    }
+}
+
 /// An HDF5 id that closes itself.
 final class HDF5Handle {
     let id: hid_t
@@ -111,6 +169,7 @@ public final class HDF5File {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ReptileError(path: path, "no such file", fix: "check the path")
         }
+        try checkGlobalHeaps(path)
         return try withHDF5 {
             guard H5Fis_hdf5(path) > 0 else {
                 throw ReptileError(path: path, "not an HDF5 file", fix: "give a shard written by Reptile (.h5)")

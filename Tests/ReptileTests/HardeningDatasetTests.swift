@@ -117,6 +117,10 @@ import ReptileCore
         Case(name: "per-class counts that do not add up", script: """
             info["splits"]["train"]["class_counts"][0] += 5; save_info()
             """, mentions: ["dataset_info.json", "do not add up"]),
+        Case(name: "a global heap collection larger than the file", script: """
+            data = bytearray(open(shard(), "rb").read()); at = data.index(b"GCOL")
+            data[at + 8:at + 16] = (10**9).to_bytes(8, "little"); open(shard(), "wb").write(data)
+            """, mentions: ["train-00000", "damaged global heap"]),
         Case(name: "labels stored as floats", script: """
             def make(f, old):
                 del f["labels"]; f["labels"] = np.zeros(old["labels"].shape[0], "f4"); f["images"] = old["images"][:]
