@@ -10,7 +10,9 @@ import ReptileCore
 
     /// A tiny image dataset and a one-epoch run on it, made once.
     static let fixtures: (dataset: String, run: String) = {
-        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("reptile-hardening-args-\(UUID().uuidString.prefix(8))")
+        // Under .build, made again by each test run (a static fixture has no teardown to remove it from /tmp).
+        let parent = Support.packageRoot.appendingPathComponent(".build/test-fixtures/hardening-arguments")
+        try? FileManager.default.removeItem(at: parent)
         try? FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         let dataset = parent.appendingPathComponent("m").path
         let run = parent.appendingPathComponent("run").path

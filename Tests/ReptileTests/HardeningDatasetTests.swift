@@ -19,7 +19,9 @@ import ReptileCore
     /// A pristine image dataset (30 MNIST digits in two train shards) and text dataset (TREC), made
     /// once; every case works on its own copy.
     static let pristine: (image: URL, text: URL) = {
-        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("reptile-hardening-pristine-\(UUID().uuidString.prefix(8))")
+        // Under .build, made again by each test run (a static fixture has no teardown to remove it from /tmp).
+        let parent = Support.packageRoot.appendingPathComponent(".build/test-fixtures/hardening-pristine")
+        try? FileManager.default.removeItem(at: parent)
         try? FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         _ = try? Support.reptile(["ingest", "image", IngestImageTests.mnistFolder.path, "--name", "m", "--per-class", "3",
                                   "--test-fraction", "0", "--shard-size", "16", "--out", parent.path])
