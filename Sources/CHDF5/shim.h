@@ -30,6 +30,14 @@ static inline herr_t reptile_h5_reclaim(hid_t type, hid_t space, void *buffer) {
     return H5Dvlen_reclaim(type, space, H5P_DEFAULT, buffer);
 #endif
 }
+/* The type of the link `name` at `location` (H5L_TYPE_HARD, _SOFT, _EXTERNAL, …), or -1 when it cannot be read.
+   (H5Lget_info maps to the version of this HDF5; Swift cannot follow the macro.) */
+static inline int reptile_h5_link_type(hid_t location, const char *name) {
+    H5L_info_t info;
+    if (H5Lget_info(location, name, &info, H5P_DEFAULT) < 0) return -1;
+    return (int)info.type;
+}
+static inline int reptile_h5l_type_hard(void) { return (int)H5L_TYPE_HARD; }
 /* Error reporting off: Reptile turns failures into its own one-line messages. */
 static inline void reptile_h5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 #endif

@@ -157,7 +157,8 @@ func runDataPath(repeats: Int, scratch: String?, readDataset: String?) throws ->
             summaries.append(try writer.finish())
         }
         let info = DatasetInfo(name: "bench", kind: .image, imageShape: shape, classNames: (0..<10).map(String.init),
-                               splits: ["train": .init(count: total, classCounts: [], shards: summaries)],
+                               splits: ["train": .init(count: total, classCounts: (0..<10).map { label in labels.count { $0 == label } },
+                                                       shards: summaries)],
                                source: .init(format: "synthetic", files: [], records: total, processing: [:]),
                                provenance: .init(created: "1970-01-01T00:00:00Z", seed: 6, command: "reptile bench W6", config: .null, configSHA256: "bench"))
         try info.write(to: folder.appendingPathComponent(DatasetInfo.fileName).path)

@@ -16,16 +16,16 @@ struct Bench: ParsableCommand {
     @Argument(help: "Workloads to run (default: all of \(Workload.allCases.map(\.rawValue).joined(separator: ", "))).")
     var workloads: [Workload] = []
 
-    @Option(help: "Engine threads for W1, W2, W3, W4, W5 and W7 (default: the machine's cores).")
+    @Option(parsing: .unconditional, help: "Engine threads for W1, W2, W3, W4, W5 and W7 (default: the machine's cores).")
     var threads: Int?
 
-    @Option(help: "Timed steps of W1, W2, W3, W4 and W5 (W7: at most 20 training, 5 generation); each figure is their median.")
+    @Option(parsing: .unconditional, help: "Timed steps of W1, W2, W3, W4 and W5 (W7: at most 20 training, 5 generation); each figure is their median.")
     var steps: Int = 50
 
-    @Option(help: "Untimed warm-up steps of W1, W2, W3, W4 and W5 (W7: at most 5 and 2).")
+    @Option(parsing: .unconditional, help: "Untimed warm-up steps of W1, W2, W3, W4 and W5 (W7: at most 5 and 2).")
     var warmup: Int = 5
 
-    @Option(help: "W6: passes per figure; each figure is the median over them.")
+    @Option(parsing: .unconditional, help: "W6: passes per figure; each figure is the median over them.")
     var repeats: Int = 5
 
     @Option(help: "Folder for temporary files (default: the system's temporary folder).")
@@ -45,6 +45,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts([("--threads", threads, 1), ("--steps", steps, 1), ("--warmup", warmup, 0), ("--repeats", repeats, 1)])
             guard repeats >= 1 else { throw ReptileError("--repeats must be at least 1", fix: "use e.g. 5") }
             guard steps >= 1 else { throw ReptileError("--steps must be at least 1", fix: "use e.g. 50") }
             guard warmup >= 0 else { throw ReptileError("--warmup must not be negative", fix: "use e.g. 5") }

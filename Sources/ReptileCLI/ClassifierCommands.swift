@@ -8,13 +8,19 @@ import Glibc
 
 /// Training flags shared by `pretrain` and `finetune`; unset ones take the per-kind defaults.
 struct ClassifierTrainingArguments: ParsableArguments {
-    @Option(help: "Most epochs to train (default: images 15, texts 20; fine-tuning 5; --encoder 3, continuing minilm 2; more on small sets: at least 200 steps for a fresh classifier or any minilm, in at most 200 epochs, minilm 20).")
+    /// Its count options, for `checkCounts`.
+    var counts: [(option: String, value: Int?, minimum: Int)] {
+        [("--epochs", epochs, 1), ("--batch-size", batchSize, 1), ("--patience", patience, 1),
+         ("--vocab-size", vocabSize, 1), ("--max-length", maxLength, 1), ("--threads", threads, 1)]
+    }
+
+    @Option(parsing: .unconditional, help: "Most epochs to train (default: images 15, texts 20; fine-tuning 5; --encoder 3, continuing minilm 2; more on small sets: at least 200 steps for a fresh classifier or any minilm, in at most 200 epochs, minilm 20).")
     var epochs: Int?
 
-    @Option(help: "Records per training batch (default 64; --encoder 32).")
+    @Option(parsing: .unconditional, help: "Records per training batch (default 64; --encoder 32).")
     var batchSize: Int?
 
-    @Option(help: "Peak Adam learning rate, after a half-epoch warm-up, then cosine decay (default 1e-3; fine-tuning 3e-4). With --encoder: the encoder's peak AdamW rate after a 10 % linear warm-up, then linear decay (default 2e-5).")
+    @Option(parsing: .unconditional, help: "Peak Adam learning rate, after a half-epoch warm-up, then cosine decay (default 1e-3; fine-tuning 3e-4). With --encoder: the encoder's peak AdamW rate after a 10 % linear warm-up, then linear decay (default 2e-5).")
     var learningRate: Float?
 
     @Option(help: "Texts: a Hugging Face BERT folder (config.json, model.safetensors, vocab.txt), e.g. all-MiniLM-L6-v2; the classifier is then minilm (encoder, mean pooling, linear head).")
@@ -23,28 +29,28 @@ struct ClassifierTrainingArguments: ParsableArguments {
     @Flag(help: "With --encoder: train only the head (the encoder's weights stay as loaded).")
     var freezeEncoder = false
 
-    @Option(help: "With --encoder: the peak AdamW rate of the linear head (default 1e-3 for a fresh head; continuing: --learning-rate).")
+    @Option(parsing: .unconditional, help: "With --encoder: the peak AdamW rate of the linear head (default 1e-3 for a fresh head; continuing: --learning-rate).")
     var headLearningRate: Float?
 
-    @Option(help: "Stop after this many epochs without a better validation accuracy (default 3).")
+    @Option(parsing: .unconditional, help: "Stop after this many epochs without a better validation accuracy (default 3).")
     var patience: Int?
 
-    @Option(name: .customLong("val-fraction"), help: "Share of the training data held out (seeded) for early stopping when there is no val split (default 0.1, or none when that would be under 200 records: training then keeps the last epoch's weights; 0: none).")
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Share of the training data held out (seeded) for early stopping when there is no val split (default 0.1, or none when that would be under 200 records: training then keeps the last epoch's weights; 0: none).")
     var validationFraction: Double?
 
     @Flag(help: "Images: random shifts of up to ±2 pixels while training.")
     var augment = false
 
-    @Option(help: "Texts: most words in the vocabulary built from the training texts ([PAD] and [UNK] included).")
+    @Option(parsing: .unconditional, help: "Texts: most words in the vocabulary built from the training texts ([PAD] and [UNK] included).")
     var vocabSize: Int = 20_000
 
-    @Option(help: "Texts: words read per text (the rest is cut); with --encoder, WordPiece tokens including [CLS] and [SEP].")
+    @Option(parsing: .unconditional, help: "Texts: words read per text (the rest is cut); with --encoder, WordPiece tokens including [CLS] and [SEP].")
     var maxLength: Int = 64
 
     @Option(help: "Seed for weights, data order, held-out slice, dropout and augmentation.")
     var seed: UInt64 = 0
 
-    @Option(help: "Engine threads (default: the machine's cores). The same seed and thread count give identical files.")
+    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores). The same seed and thread count give identical files.")
     var threads: Int?
 
     @Flag(help: "Replace an existing output folder (only once the new one is complete).")
@@ -114,6 +120,7 @@ struct Pretrain: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts(training.counts)
             let options = PretrainOptions(dataset: dataset, output: out, training: try training.options())
             let report = try pretrainClassifier(options)
             if training.json {
@@ -149,7 +156,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Training shards: FOLDER[:SPLIT]. Give twice to mix two sources.")
     var train: [String] = []
 
-    @Option(help: "With two --train sources: the share of each batch drawn from the second (default: in proportion to their sizes).")
+    @Option(parsing: .unconditional, help: "With two --train sources: the share of each batch drawn from the second (default: in proportion to their sizes).")
     var mix: Double?
 
     @Option(name: .customLong("eval"), help: "The real split to evaluate on: FOLDER[:SPLIT] (default split test).")
@@ -158,13 +165,14 @@ struct Finetune: ParsableCommand {
     @Option(help: "The output folder to create.")
     var out: String
 
-    @Option(help: "Train with this many seeds (SEED, SEED+1, …) and report mean ± std.")
+    @Option(parsing: .unconditional, help: "Train with this many seeds (SEED, SEED+1, …) and report mean ± std.")
     var repeats: Int = 1
 
     @OptionGroup var training: ClassifierTrainingArguments
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts(training.counts + [("--repeats", repeats, 1)])
             guard !train.isEmpty else { throw ReptileError("give the training shards with --train FOLDER[:SPLIT]", fix: "e.g. --train datasets/NAME:train") }
             var options = FinetuneOptions(train: train, evaluation: evaluation, output: out, training: try training.options())
             options.classifier = classifier
@@ -205,11 +213,12 @@ struct Classify: ParsableCommand {
     @Flag(help: "Replace an existing --out file.")
     var force = false
 
-    @Option(help: "Engine threads (default: the machine's cores).")
+    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores).")
     var threads: Int?
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts([("--threads", threads, 1)])
             if let threads, threads < 1 { throw ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2") }
             let options = ClassifyOptions(classifier: classifier, input: input,
                                           threads: threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount))
@@ -220,7 +229,7 @@ struct Classify: ParsableCommand {
                 return
             }
             try writeAtomically(to: out, force: force) { handle in
-                try classify(options) { prediction in handle.write(Data((try StableJSON.string(prediction) + "\n").utf8)) }
+                try classify(options) { prediction in try handle.write(contentsOf: Data((try StableJSON.string(prediction) + "\n").utf8)) }
             }
         }
     }
@@ -233,6 +242,11 @@ func writeAtomically(to path: String, force: Bool, _ body: (FileHandle) throws -
         throw ReptileError(path: path, "already exists", fix: "choose another name or pass --force to replace it")
     }
     let url = URL(fileURLWithPath: path)
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw ReptileError(path: path, "is a folder; --force replaces only a file", fix: "give a file name")
+    }
+    removeAbandonedPartials(of: url.lastPathComponent, in: url.deletingLastPathComponent())
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
     guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
         throw ReptileError(path: path, "cannot create the file", fix: "check that the folder exists and is writable")
@@ -243,13 +257,24 @@ func writeAtomically(to path: String, force: Bool, _ body: (FileHandle) throws -
         try body(handle)
         try handle.close()
         try synchronizeToDisk(temporary)
-        guard rename(temporary, path) == 0 else {
-            throw ReptileError(path: path, "cannot move the finished file into place (\(String(cString: strerror(errno))))")
+        if force {
+            guard rename(temporary, path) == 0 else {
+                throw ReptileError(path: path, "cannot move the finished file into place (\(String(cString: strerror(errno))))")
+            }
+        } else {
+            // link() never replaces: a file that appeared meanwhile (another run) is kept and this one refused.
+            guard link(temporary, path) == 0 else {
+                let reason = errno == EEXIST ? "appeared while this run was writing it; it was kept" : String(cString: strerror(errno))
+                throw ReptileError(path: path, "cannot move the finished file into place (\(reason))", fix: "choose another name or pass --force to replace it")
+            }
+            unlink(temporary)
         }
     } catch {
         try? handle.close()
         try? FileManager.default.removeItem(atPath: temporary)
-        throw error
+        // A failed write (a full disk) is Foundation's error: said as Reptile's one line, with the file.
+        if error is ReptileError { throw error }
+        throw ReptileError(path: path, "cannot write (\(error.localizedDescription))", fix: "check free disk space and permissions")
     }
 }
 

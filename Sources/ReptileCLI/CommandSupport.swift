@@ -103,13 +103,16 @@ struct OutputArguments: ParsableArguments {
 }
 
 struct SplitArguments: ParsableArguments {
-    @Option(help: "Share of each class held out as the test split (stratified, seeded), when there is no --test source.")
+    /// Its count options, for `checkCounts`.
+    var counts: [(option: String, value: Int?, minimum: Int)] { [("--per-class", perClass, 1), ("--shard-size", shardSize, 1)] }
+
+    @Option(parsing: .unconditional, help: "Share of each class held out as the test split (stratified, seeded), when there is no --test source.")
     var testFraction: Double = 0.2
 
-    @Option(name: .customLong("val-fraction"), help: "Share of each class held out as the validation split.")
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Share of each class held out as the validation split.")
     var validationFraction: Double = 0
 
-    @Option(help: "Keep N training records per class (seeded), for low-data experiments. The test split is never reduced.")
+    @Option(parsing: .unconditional, help: "Keep N training records per class (seeded), for low-data experiments. The test split is never reduced.")
     var perClass: Int?
 
     @Flag(help: "With --per-class: a class with fewer training records keeps all of them instead of failing.")
@@ -118,7 +121,7 @@ struct SplitArguments: ParsableArguments {
     @Option(help: "Seed for splitting and ordering.")
     var seed: UInt64 = 0
 
-    @Option(help: "Records per shard file.")
+    @Option(parsing: .unconditional, help: "Records per shard file.")
     var shardSize: Int = 10_000
 }
 
@@ -126,6 +129,23 @@ struct SplitArguments: ParsableArguments {
 /// two runs write byte-identical files.
 func deterministicCreationTimestamp() -> String {
     creationTimestamp(environment: ["SOURCE_DATE_EPOCH": ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"] ?? "0"])
+}
+
+/// The largest count any option takes: sizes are computed from counts (records × pixels, steps ×
+/// batch), so `Int.max` would overflow and trap instead of failing in one line.
+let maximumCount = 1_000_000_000
+
+/// Count options (option name, value if given, smallest allowed), checked before anything uses them.
+func checkCounts(_ counts: [(option: String, value: Int?, minimum: Int)]) throws {
+    for (option, value, minimum) in counts {
+        guard let value else { continue }
+        if value < minimum {
+            throw ReptileError("\(option) must be at least \(minimum), got \(value)", fix: "give \(option) \(minimum) or more")
+        }
+        if value > maximumCount {
+            throw ReptileError("\(option) must be at most \(maximumCount), got \(value)", fix: "give a smaller \(option)")
+        }
+    }
 }
 
 /// `--threads`: the engine's worker threads (OpenBLAS itself always runs on one; the engine splits

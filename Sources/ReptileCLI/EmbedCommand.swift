@@ -31,20 +31,21 @@ struct Embed: ParsableCommand {
     @Flag(help: "L2-normalise each embedding.")
     var normalize = false
 
-    @Option(help: "Texts per forward pass (memory grows with it).")
+    @Option(parsing: .unconditional, help: "Texts per forward pass (memory grows with it).")
     var batchSize: Int = 32
 
-    @Option(help: "Tokens per text, [CLS] and [SEP] included; longer texts are cut (default 256, or the encoder's positions if fewer).")
+    @Option(parsing: .unconditional, help: "Tokens per text, [CLS] and [SEP] included; longer texts are cut (default 256, or the encoder's positions if fewer).")
     var maxLength: Int?
 
     @Option(help: "Recorded in HDF5 output; embedding itself draws no random numbers, so the output never depends on it.")
     var seed: UInt64 = 0
 
-    @Option(help: "Engine threads (default: the machine's cores).")
+    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores).")
     var threads: Int?
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts([("--batch-size", batchSize, 1), ("--max-length", maxLength, 1), ("--threads", threads, 1)])
             if let threads {
                 guard threads >= 1 else { throw ReptileError("--threads must be at least 1", fix: "use e.g. 1 or 2") }
                 BLAS.setThreadCount(threads)

@@ -29,13 +29,13 @@ struct Evaluate: ParsableCommand {
     @Option(help: "A classifier checkpoint (from `reptile pretrain`), ideally not the PPO reward classifier.")
     var classifier: String?
 
-    @Option(help: "Texts: hypotheses sampled for BLEU, Self-BLEU and distinct-n; images: most synthetic images per class in the feature metrics.")
+    @Option(parsing: .unconditional, help: "Texts: hypotheses sampled for BLEU, Self-BLEU and distinct-n; images: most synthetic images per class in the feature metrics.")
     var sample: Int = 500
 
     @Option(help: "Seed of the samples.")
     var seed: UInt64 = 0
 
-    @Option(help: "Engine threads for the classifier (default: the machine's cores).")
+    @Option(parsing: .unconditional, help: "Engine threads for the classifier (default: the machine's cores).")
     var threads: Int?
 
     @Flag(help: "Print the report as JSON instead of tables.")
@@ -52,6 +52,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts([("--sample", sample, 2), ("--threads", threads, 1)])
             if let threads, threads < 1 { throw ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2") }
             for path in [out, html].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) && !force {
                 throw ReptileError(path: path, "already exists", fix: "choose another name or pass --force to replace it")
@@ -68,10 +69,10 @@ struct Evaluate: ParsableCommand {
             let page = try html.map { _ in try evaluationPage(report, examples: try evaluationExamples(options)) }
             if let out {
                 let text = try StableJSON.string(report, pretty: true) + "\n"
-                try writeAtomically(to: out, force: force) { handle in handle.write(Data(text.utf8)) }
+                try writeAtomically(to: out, force: force) { handle in try handle.write(contentsOf: Data(text.utf8)) }
             }
             if let html, let page {
-                try writeAtomically(to: html, force: force) { handle in handle.write(Data(page.utf8)) }
+                try writeAtomically(to: html, force: force) { handle in try handle.write(contentsOf: Data(page.utf8)) }
             }
             if json {
                 try printJSON(report)

@@ -64,7 +64,7 @@ struct ExportJSONL: ParsableCommand {
         try runReportingErrors {
             var result: ExportResult?
             try writeAtomically(to: arguments.out, force: arguments.force) { handle in
-                result = try exportJSONL(dataset: arguments.dataset, split: arguments.split, showProgress: !arguments.json) { handle.write($0) }
+                result = try exportJSONL(dataset: arguments.dataset, split: arguments.split, showProgress: !arguments.json) { try handle.write(contentsOf: $0) }
             }
             guard var result else { return }
             result.path = arguments.out

@@ -82,7 +82,7 @@ struct IngestImage: ParsableCommand {
     @Option(help: "A separate test source of the same format; then --test-fraction is not used.")
     var test: String?
 
-    @Option(help: "Channels to store: 1 (gray) or 3 (RGB). Default: what the first image has.")
+    @Option(parsing: .unconditional, help: "Channels to store: 1 (gray) or 3 (RGB). Default: what the first image has.")
     var channels: Int?
 
     @Option(help: "Resize every image to WIDTHxHEIGHT (e.g. 32x32); without it, differing sizes are an error.")
@@ -93,6 +93,7 @@ struct IngestImage: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts(split.counts + [("--channels", channels, 1)])
             var options = ImageIngestOptions(source: source, name: output.name)
             options.imagesFile = images
             options.labelsFile = labels
@@ -183,6 +184,7 @@ struct IngestText: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts(split.counts)
             var options = TextIngestOptions(source: source, name: output.name)
             options.testSource = test
             options.reading.format = format

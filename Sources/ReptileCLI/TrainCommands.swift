@@ -20,6 +20,9 @@ extension AdversarialLoss: ExpressibleByArgument {}
 /// What both `train` subcommands take: the dataset, the run folder, and how the run is seeded,
 /// threaded and (re)started.
 struct RunArguments: ParsableArguments {
+    /// Its count options, for `checkCounts`.
+    var counts: [(option: String, value: Int?, minimum: Int)] { [("--threads", threads, 1)] }
+
     @Option(help: "The dataset folder (datasets/NAME). When resuming, the run's own dataset by default.")
     var dataset: String?
 
@@ -29,7 +32,7 @@ struct RunArguments: ParsableArguments {
     @Option(help: "Seed of initialisation, data order, noise, augmentation and sampling (default 0).")
     var seed: UInt64?
 
-    @Option(help: "Engine threads (default: the machine's cores). Bit-identical results need the same count.")
+    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores). Bit-identical results need the same count.")
     var threads: Int?
 
     @Flag(help: "Replace an existing run folder (only once the new run's first epoch is complete).")
@@ -114,49 +117,49 @@ struct TrainImage: ParsableCommand {
     @Option(help: "Adversarial loss: bce (non-saturating, W1) or hinge. Default bce.")
     var loss: AdversarialLoss?
 
-    @Option(help: "Decay of the generator's exponential moving average (the weights sampled from). Default 0.999.")
+    @Option(parsing: .unconditional, help: "Decay of the generator's exponential moving average (the weights sampled from). Default 0.999.")
     var emaDecay: Float?
 
-    @Option(help: "Adversarial epochs in total (default 20; when resuming, raise it to train further).")
+    @Option(parsing: .unconditional, help: "Adversarial epochs in total (default 20; when resuming, raise it to train further).")
     var epochs: Int?
 
-    @Option(help: "Batch size (default 64).")
+    @Option(parsing: .unconditional, help: "Batch size (default 64).")
     var batchSize: Int?
 
-    @Option(help: "Adam learning rate of both networks (default 0.0002, β₁ 0.5).")
+    @Option(parsing: .unconditional, help: "Adam learning rate of both networks (default 0.0002, β₁ 0.5).")
     var learningRate: Float?
 
-    @Option(help: "Adam learning rate of the discriminator alone (two time-scale update rule, e.g. 0.0004 with --learning-rate 0.0001). Default: --learning-rate.")
+    @Option(parsing: .unconditional, help: "Adam learning rate of the discriminator alone (two time-scale update rule, e.g. 0.0004 with --learning-rate 0.0001). Default: --learning-rate.")
     var discriminatorLearningRate: Float?
 
-    @Option(help: "λ of the mode-seeking term (MSGAN, Mao et al. 2019) in the generator's loss: pairs of images of one class should differ as much as their noise does (default 0, off).")
+    @Option(parsing: .unconditional, help: "λ of the mode-seeking term (MSGAN, Mao et al. 2019) in the generator's loss: pairs of images of one class should differ as much as their noise does (default 0, off).")
     var modeSeeking: Float?
 
-    @Option(help: "Fewest steps in an epoch (default 100): a small dataset repeats its passes over the images, so 100 images still give 100 steps, not one, between checkpoints.")
+    @Option(parsing: .unconditional, help: "Fewest steps in an epoch (default 100): a small dataset repeats its passes over the images, so 100 images still give 100 steps, not one, between checkpoints.")
     var minEpochSteps: Int?
 
-    @Option(help: "PPO iterations after the adversarial epochs (needs --classifier). Default 0.")
+    @Option(parsing: .unconditional, help: "PPO iterations after the adversarial epochs (needs --classifier). Default 0.")
     var ppoIterations: Int = 0
 
     @Option(help: "The reward classifier's checkpoint (made by `reptile pretrain` on the same dataset).")
     var classifier: String?
 
-    @Option(help: "σ of the Gaussian policy around the generator's output, on the [-1, 1] pixel scale (default 0.05).")
+    @Option(parsing: .unconditional, help: "σ of the Gaussian policy around the generator's output, on the [-1, 1] pixel scale (default 0.05).")
     var ppoSigma: Float?
 
-    @Option(help: "w in reward = D logit + w·log p_C(y|x) − β·KL (default 1).")
+    @Option(parsing: .unconditional, help: "w in reward = D logit + w·log p_C(y|x) − β·KL (default 1).")
     var rewardClassifierWeight: Float?
 
-    @Option(help: "β, the weight of the KL penalty to the pre-PPO generator, in nats summed over pixels (default 0.001).")
+    @Option(parsing: .unconditional, help: "β, the weight of the KL penalty to the pre-PPO generator, in nats summed over pixels (default 0.001).")
     var klWeight: Float?
 
-    @Option(help: "PPO epochs over each batch of rollouts (default 4).")
+    @Option(parsing: .unconditional, help: "PPO epochs over each batch of rollouts (default 4).")
     var ppoEpochs: Int?
 
-    @Option(help: "Rollouts per PPO iteration (default 256).")
+    @Option(parsing: .unconditional, help: "Rollouts per PPO iteration (default 256).")
     var ppoRollouts: Int?
 
-    @Option(help: "Adam learning rate of the PPO generator (default 0.00005).")
+    @Option(parsing: .unconditional, help: "Adam learning rate of the PPO generator (default 0.00005).")
     var ppoLearningRate: Float?
 
     @Flag(help: "Update the discriminator between PPO iterations (it is frozen within one).")
@@ -164,6 +167,7 @@ struct TrainImage: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            try checkCounts(runArguments.counts + [("--epochs", epochs, 1), ("--batch-size", batchSize, 2), ("--min-epoch-steps", minEpochSteps, 1), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1)])
             var options = ImageGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
             runArguments.apply(to: &options)
             options.discriminatorHead = discriminator
@@ -225,13 +229,13 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("run"), help: "The run folder (made by `reptile train image` or `reptile train text`).")
     var runFolder: String
 
-    @Option(help: "Images or texts per class.")
+    @Option(parsing: .unconditional, help: "Images or texts per class.")
     var perClass: Int
 
-    @Option(help: "Text runs: softmax temperature of sampling (default 1).")
+    @Option(parsing: .unconditional, help: "Text runs: softmax temperature of sampling (default 1).")
     var temperature: Float?
 
-    @Option(help: "Text runs: nucleus sampling, only the most probable tokens holding this share of the probability (default 1: all).")
+    @Option(parsing: .unconditional, help: "Text runs: nucleus sampling, only the most probable tokens holding this share of the probability (default 1: all).")
     var topP: Float?
 
     @Option(help: "Text runs: uniform (exactly N per class) or train (N × classes in all, in the real train split's class proportions).")
@@ -246,13 +250,13 @@ struct Generate: ParsableCommand {
     @Option(help: "Outputs: h5 (always), png (adds synthetic/png/<class>/<index>.png), comma-separated.")
     var format: String = "h5"
 
-    @Option(help: "Keep only samples whose confidence is at least C.")
+    @Option(parsing: .unconditional, help: "Keep only samples whose confidence is at least C.")
     var minConfidence: Float?
 
-    @Option(help: "Image runs: keep only images whose confidence is at most C (drops the easiest, most prototypical samples).")
+    @Option(parsing: .unconditional, help: "Image runs: keep only images whose confidence is at most C (drops the easiest, most prototypical samples).")
     var maxConfidence: Float?
 
-    @Option(help: "Image runs: keep only images whose d_score (the discriminator's real/fake logit) is at least S.")
+    @Option(parsing: .unconditional, help: "Image runs: keep only images whose d_score (the discriminator's real/fake logit) is at least S.")
     var minDScore: Float?
 
     @Option(help: "Classifier checkpoint for the confidence column (default: the run's PPO reward classifier).")
@@ -261,22 +265,22 @@ struct Generate: ParsableCommand {
     @Option(help: "Generator: auto (PPO if trained, else EMA / MLE), ema (image), raw (image: the un-averaged adversarial generator), mle (text), pre-ppo (= ema or mle), ppo.")
     var generator: String = "auto"
 
-    @Option(help: "Samples generated per batch (memory is bounded by it).")
+    @Option(parsing: .unconditional, help: "Samples generated per batch (memory is bounded by it).")
     var batchSize: Int = 256
 
-    @Option(help: "Image runs: standard deviation of the noise z (training uses 1; below 1 truncates towards typical images, above 1 widens the spread).")
+    @Option(parsing: .unconditional, help: "Image runs: standard deviation of the noise z (training uses 1; below 1 truncates towards typical images, above 1 widens the spread).")
     var noiseScale: Float = 1
 
-    @Option(help: "Records per shard file.")
+    @Option(parsing: .unconditional, help: "Records per shard file.")
     var shardSize: Int = 10_000
 
-    @Option(help: "Draws a class may take per sample asked for before generation gives up (filters and dropped texts make draws fail).")
+    @Option(parsing: .unconditional, help: "Draws a class may take per sample asked for before generation gives up (filters and dropped texts make draws fail).")
     var maxDraws: Int = 20
 
     @Option(help: "Seed of the noise (images) or of the token sampling (texts).")
     var seed: UInt64 = 0
 
-    @Option(help: "Engine threads (default: the machine's cores).")
+    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores).")
     var threads: Int?
 
     @Flag(help: "Replace an existing synthetic folder (only once the new one is complete).")
@@ -290,7 +294,8 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            if try RunKind.of(run: runFolder).isText { return try generateText() }
+            try checkCounts([("--per-class", perClass, 1), ("--batch-size", batchSize, 1), ("--shard-size", shardSize, 1), ("--max-draws", maxDraws, 1), ("--threads", threads, 1)])
+            if try RunKind.of(run: runFolder) .isText { return try generateText() }
             if temperature != nil || topP != nil || classProportions != nil {
                 throw ReptileError("--temperature, --top-p and --class-proportions are for text runs; \(runFolder) is an image run", fix: "leave them out")
             }
@@ -413,64 +418,64 @@ struct TrainText: ParsableCommand {
 
     @OptionGroup var runArguments: RunArguments
 
-    @Option(help: "The generator: lm (a pretrained causal language model fine-tuned on the class-prompted texts) or gru (a small GRU trained from nothing, with its discriminator and PPO). Default gru.")
+    @Option(parsing: .unconditional, help: "The generator: lm (a pretrained causal language model fine-tuned on the class-prompted texts) or gru (a small GRU trained from nothing, with its discriminator and PPO). Default gru.")
     var generator = "gru"
 
-    @Option(help: "lm: the pretrained model, a folder holding one .gguf file or a Hugging Face Llama folder (default models/SmolLM2-135M-Instruct, else ../shared/models/SmolLM2-135M-Instruct).")
+    @Option(parsing: .unconditional, help: "lm: the pretrained model, a folder holding one .gguf file or a Hugging Face Llama folder (default models/SmolLM2-135M-Instruct, else ../shared/models/SmolLM2-135M-Instruct).")
     var baseModel: String?
 
-    @Option(help: "lm: rank of the LoRA adapters on every attention and feed-forward projection, or 0 for full fine-tuning (default 16).")
+    @Option(parsing: .unconditional, help: "lm: rank of the LoRA adapters on every attention and feed-forward projection, or 0 for full fine-tuning (default 16).")
     var loraRank: Int?
 
-    @Option(help: "Vocabulary size, markers included (default 5000): the most frequent words and punctuation of train.")
+    @Option(parsing: .unconditional, help: "Vocabulary size, markers included (default 5000): the most frequent words and punctuation of train.")
     var vocabSize: Int?
 
-    @Option(help: "Tokens per text at most (default 32); longer training texts are cut (their share is reported).")
+    @Option(parsing: .unconditional, help: "Tokens per text at most (default 32); longer training texts are cut (their share is reported).")
     var maxLength: Int?
 
-    @Option(help: "MLE epochs at most (default 30).")
+    @Option(parsing: .unconditional, help: "MLE epochs at most (default 30).")
     var epochs: Int?
 
-    @Option(help: "Stop MLE after this many epochs without a better validation perplexity (default 3).")
+    @Option(parsing: .unconditional, help: "Stop MLE after this many epochs without a better validation perplexity (default 3).")
     var patience: Int?
 
-    @Option(help: "Share of train held out for validation when the dataset has no val split (default 0.1).")
+    @Option(parsing: .unconditional, help: "Share of train held out for validation when the dataset has no val split (default 0.1).")
     var valFraction: Double?
 
-    @Option(help: "Batch size of MLE and discriminator training (default 64).")
+    @Option(parsing: .unconditional, help: "Batch size of MLE and discriminator training (default 64).")
     var batchSize: Int?
 
-    @Option(help: "Adam learning rate of MLE (default 0.001).")
+    @Option(parsing: .unconditional, help: "Adam learning rate of MLE (default 0.001).")
     var learningRate: Float?
 
-    @Option(help: "Discriminator epochs (real vs MLE-generated texts) after MLE (default 3).")
+    @Option(parsing: .unconditional, help: "Discriminator epochs (real vs MLE-generated texts) after MLE (default 3).")
     var discriminatorEpochs: Int?
 
-    @Option(help: "PPO iterations after the discriminator epochs. Default 0.")
+    @Option(parsing: .unconditional, help: "PPO iterations after the discriminator epochs. Default 0.")
     var ppoIterations: Int = 0
 
     @Option(help: "Reward classifier (a text classifier made by `reptile pretrain` on the same dataset): reward += w·log p_C(y|text).")
     var classifier: String?
 
-    @Option(help: "w in reward = D logit + w·log p_C(y|text) (default 1).")
+    @Option(parsing: .unconditional, help: "w in reward = D logit + w·log p_C(y|text) (default 1).")
     var rewardClassifierWeight: Float?
 
-    @Option(help: "β of the per-token KL penalty to the MLE generator (default 0.05).")
+    @Option(parsing: .unconditional, help: "β of the per-token KL penalty to the MLE generator (default 0.05).")
     var klWeight: Float?
 
-    @Option(help: "PPO epochs over each batch of rollouts (default 4).")
+    @Option(parsing: .unconditional, help: "PPO epochs over each batch of rollouts (default 4).")
     var ppoEpochs: Int?
 
-    @Option(help: "Sequences sampled per PPO iteration (default 256).")
+    @Option(parsing: .unconditional, help: "Sequences sampled per PPO iteration (default 256).")
     var ppoRollouts: Int?
 
-    @Option(help: "Sequences per PPO minibatch (default 32).")
+    @Option(parsing: .unconditional, help: "Sequences per PPO minibatch (default 32).")
     var ppoMinibatch: Int?
 
-    @Option(help: "Adam learning rate of the PPO generator and value head (default 0.00002).")
+    @Option(parsing: .unconditional, help: "Adam learning rate of the PPO generator and value head (default 0.00002).")
     var ppoLearningRate: Float?
 
-    @Option(help: "Entropy bonus weight (default 0.01).")
+    @Option(parsing: .unconditional, help: "Entropy bonus weight (default 0.01).")
     var entropyWeight: Float?
 
     @Flag(help: "Keep the discriminator frozen during PPO (by default it is refreshed after every iteration).")
@@ -484,6 +489,7 @@ struct TrainText: ParsableCommand {
             default: throw ReptileError("--generator \(quoted(generator)) is not lm or gru", fix: "write --generator lm or --generator gru")
             }
             if baseModel != nil || loraRank != nil { throw ReptileError("--base-model and --lora-rank are for --generator lm", fix: "add --generator lm") }
+            try checkCounts(runArguments.counts + [("--vocab-size", vocabSize, 5), ("--max-length", maxLength, 1), ("--epochs", epochs, 1), ("--patience", patience, 1), ("--batch-size", batchSize, 1), ("--discriminator-epochs", discriminatorEpochs, 0), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1), ("--ppo-minibatch", ppoMinibatch, 1)])
             var options = TextGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
             runArguments.apply(to: &options)
             options.vocabularySize = vocabSize
@@ -536,6 +542,7 @@ extension TrainText {
             throw ReptileError("\(given.0) is for --generator gru (PPO is not built for the language model yet)", fix: "leave \(given.0) out")
         }
         if runArguments.resume { throw ReptileError("--resume is not built for --generator lm yet", fix: "train again with --force") }
+        try checkCounts(runArguments.counts + [("--epochs", epochs, 1), ("--batch-size", batchSize, 1), ("--max-length", maxLength, 1), ("--lora-rank", loraRank, 0)])
         guard let dataset = runArguments.dataset else { throw ReptileError("--dataset is required", fix: "add --dataset datasets/NAME") }
         var options = LanguageModelTextTrainingOptions(dataset: dataset, out: runArguments.out, baseModel: baseModel ?? Self.defaultBaseModel)
         options.epochs = epochs

@@ -36,7 +36,8 @@ public enum JSONValue: Codable, Equatable, Sendable, ExpressibleByStringLiteral,
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
         case .integer(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
+        // JSON has no inf or nan: a diverged metric is written as null, never as a bad number.
+        case .number(let value): if value.isFinite { try container.encode(value) } else { try container.encodeNil() }
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)
@@ -56,7 +57,14 @@ public enum StableJSON {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        return try encoder.encode(value)
+        do {
+            return try encoder.encode(value)
+        } catch EncodingError.invalidValue(let bad, let context) {
+            // A non-finite Double in a typed value (JSON has no inf or nan): one line saying where, not an internal error.
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ReptileError("cannot write \(bad) as JSON at \(path.isEmpty ? "the top level" : path)",
+                               fix: "the numbers diverged; try a smaller learning rate or more data")
+        }
     }
 
     public static func string<Value: Encodable>(_ value: Value, pretty: Bool = false) throws -> String {

@@ -18,6 +18,8 @@ public struct InspectReport: Codable, Sendable {
     public var info: DatasetInfo?
     public var attributes: [String: String]?
     public var datasets: [DatasetDescription]?
+    /// With `--verify`: shards whose sha256 matched dataset_info.json (all of them, or inspect fails).
+    public var verifiedShards: Int?
 
     public struct SplitReport: Codable, Sendable {
         public var split: String
@@ -53,7 +55,7 @@ public struct InspectReport: Codable, Sendable {
 
 /// Inspects a dataset folder (dataset_info.json + shards) or one `.h5` shard. Streams shards in
 /// batches, so memory stays bounded whatever the dataset's size.
-public func inspect(path: String, sampleCount: Int = 5, previews: Bool = false) throws -> InspectReport {
+public func inspect(path: String, sampleCount: Int = 5, previews: Bool = false, verify: Bool = false) throws -> InspectReport {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
         throw ReptileError(path: path, "no such file or folder", fix: "give a dataset folder or a .h5 shard")
@@ -65,8 +67,32 @@ public func inspect(path: String, sampleCount: Int = 5, previews: Bool = false) 
         for split in folder.info.splitNames {
             let shards = try folder.shards(of: split)
             try add(shards: shards, split: split, to: &report, sampleCount: sampleCount, previews: previews)
+            // The labels were all read: the per-class counts of dataset_info.json must be theirs.
+            if let counted = report.splits.last?.classCounts, let declared = folder.info.splits[split]?.classCounts, counted != declared {
+                throw ReptileError(path: URL(fileURLWithPath: path).appendingPathComponent(DatasetInfo.fileName).path,
+                                   "split \(quoted(split)) declares per-class counts \(declared) but its shards hold \(counted)",
+                                   fix: "re-create the dataset with `reptile ingest`")
+            }
+        }
+        if verify {
+            var verified = 0
+            for split in folder.info.splitNames {
+                for shard in folder.info.splits[split]?.shards ?? [] {
+                    let actual = try SHA256.hex(ofFileAt: folder.shardPath(shard))
+                    guard actual == shard.sha256 else {
+                        throw ReptileError(path: folder.shardPath(shard), "sha256 is \(actual) but \(DatasetInfo.fileName) records \(shard.sha256)",
+                                           fix: "the shard was changed or damaged; re-create the dataset with `reptile ingest`")
+                    }
+                    verified += 1
+                }
+            }
+            report.verifiedShards = verified
         }
         return report
+    }
+    if verify {
+        throw ReptileError(path: path, "is a single shard; --verify checks a dataset folder's shards against its dataset_info.json",
+                           fix: "give the dataset folder")
     }
     let shard = try ShardReader(path: path)
     let file = try HDF5File.open(at: path)
@@ -176,7 +202,7 @@ public func renderReport(_ report: InspectReport) -> String {
     let shapeText = report.imageShape.map { "images \($0.height)×\($0.width)×\($0.channels)" } ?? "texts"
     lines.append("\(report.path): \(report.target), \(report.kind.rawValue) (\(shapeText)), \(report.classNames.count) classes")
     if let info = report.info {
-        lines.append("source: \(info.source.format), \(info.source.records) records from \(info.source.files.map(\.path).joined(separator: ", "))")
+        lines.append("source: \(info.source.format), \(info.source.records) records from \(summariseSources(info.source.files.map(\.path)))")
         lines.append("made by reptile \(info.provenance.toolVersion) on \(info.provenance.created), seed \(info.provenance.seed)")
         if case .object(let dropped)? = info.source.processing["duplicates_dropped"] {
             let counts = dropped.keys.sorted().reversed().compactMap { split -> String? in
@@ -185,6 +211,9 @@ public func renderReport(_ report: InspectReport) -> String {
             }
             lines.append("duplicates dropped: " + counts.joined(separator: ", "))
         }
+    }
+    if let verified = report.verifiedShards {
+        lines.append("verified: the sha256 of all \(verified) shards matches dataset_info.json")
     }
     if let attributes = report.attributes {
         for key in attributes.keys.sorted() { lines.append("  @\(key) = \(attributes[key]!)") }
@@ -223,4 +252,19 @@ public func renderReport(_ report: InspectReport) -> String {
         }
     }
     return lines.joined(separator: "\n")
+}
+
+/// Source paths for one line: up to three by name, more as a count and the folder they share
+/// (an ImageFolder source has one path per image).
+func summariseSources(_ paths: [String]) -> String {
+    guard paths.count > 3 else { return paths.joined(separator: ", ") }
+    var common = paths[0].split(separator: "/", omittingEmptySubsequences: false).dropLast()
+    for path in paths.dropFirst() {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        var shared = 0
+        while shared < min(common.count, parts.count - 1), common[common.startIndex + shared] == parts[shared] { shared += 1 }
+        common = common.prefix(shared)
+    }
+    let folder = common.joined(separator: "/")
+    return "\(paths.count) files" + (folder.isEmpty ? " (\(paths[0]), …)" : " under \(folder)/")
 }

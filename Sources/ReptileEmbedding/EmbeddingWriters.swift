@@ -26,6 +26,7 @@ protocol EmbeddingWriter {
 /// A temporary name beside `path`, registered for removal on interrupt.
 func temporaryPath(for path: String) -> String {
     let url = URL(fileURLWithPath: path)
+    removeAbandonedPartials(of: url.lastPathComponent, in: url.deletingLastPathComponent())
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
     InterruptCleanup.register(temporary)
     return temporary

@@ -122,6 +122,8 @@ public enum CheckpointFile {
                 throw ReptileError(path: folder.path, "cannot create the folder (\(error.localizedDescription))", fix: "check the path and permissions")
             }
         }
+        // A run killed (SIGKILL) while saving left its temporary file; its resume removes it.
+        removeAbandonedPartials(of: destination.lastPathComponent, in: folder)
         var random = SystemRandomNumberGenerator()
         let temporary = folder.appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())-\(random.next() % 1_000_000)").path
         InterruptCleanup.register(temporary)

@@ -135,9 +135,55 @@ public struct DatasetFolder: Sendable {
         } catch {
             throw ReptileError(path: infoPath, "is not a valid dataset description (\(error))", fix: "re-create the dataset with `reptile ingest`")
         }
+        try checkDescription(infoPath: infoPath)
+        let root = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
         for split in info.splits.values {
-            for shard in split.shards where !FileManager.default.fileExists(atPath: shardPath(shard)) {
-                throw ReptileError(path: shardPath(shard), "is listed in \(DatasetInfo.fileName) but missing", fix: "re-create the dataset with `reptile ingest`")
+            for shard in split.shards {
+                // A shard is a file of this folder: `../../etc/passwd`, or a symbolic link leading
+                // out of the folder, would make every reader read another file.
+                let resolved = URL(fileURLWithPath: shardPath(shard)).resolvingSymlinksInPath()
+                guard !shard.file.contains("/"), shard.file != ".", shard.file != "..",
+                      resolved.deletingLastPathComponent().path == root else {
+                    throw ReptileError(path: infoPath, location: "shard \(quoted(shard.file))", "leaves the dataset folder",
+                                       fix: "list shard files by their name inside the folder; re-create the dataset with `reptile ingest`")
+                }
+                guard FileManager.default.fileExists(atPath: shardPath(shard)) else {
+                    throw ReptileError(path: shardPath(shard), "is listed in \(DatasetInfo.fileName) but missing", fix: "re-create the dataset with `reptile ingest`")
+                }
+            }
+        }
+    }
+
+    /// Largest image Reptile reads: 64 Mi values (e.g. 4096×4096×3), so one image never asks for
+    /// gigabytes because a file says so.
+    public static let maximumImageValues = 1 << 26
+
+    /// What dataset_info.json says, checked before anything is allocated from it: unique class
+    /// names, a sane image shape, and per-split counts that add up.
+    private func checkDescription(infoPath: String) throws {
+        func refuse(_ problem: String) -> ReptileError {
+            ReptileError(path: infoPath, problem, fix: "re-create the dataset with `reptile ingest`")
+        }
+        guard !info.classNames.isEmpty else { throw refuse("lists no class names") }
+        var seen = Set<String>()
+        for name in info.classNames where !seen.insert(name).inserted {
+            throw ReptileError(path: infoPath, "class name \(quoted(name)) is listed twice",
+                               fix: "give every class a distinct name and re-create the dataset")
+        }
+        switch (info.kind, info.imageShape) {
+        case (.image, let shape?):
+            guard ImageShape.isSane(shape) else {
+                throw refuse("image shape \(shape.height)×\(shape.width)×\(shape.channels) is not a usable image size (1–4 channels, at most \(Self.maximumImageValues) values)")
+            }
+        case (.image, nil): throw refuse("describes images but gives no image_shape")
+        case (.text, _): break
+        }
+        for (name, split) in info.splits {
+            guard split.count >= 0, split.classCounts.count == info.classNames.count, split.classCounts.allSatisfy({ $0 >= 0 }),
+                  split.classCounts.reduce(0, { $0.addingReportingOverflow($1).partialValue }) == split.count,
+                  split.shards.allSatisfy({ $0.count >= 0 }),
+                  split.shards.reduce(0, { $0.addingReportingOverflow($1.count).partialValue }) == split.count else {
+                throw refuse("the counts of split \(quoted(name)) do not add up (split, per class, per shard)")
             }
         }
     }
@@ -165,6 +211,28 @@ public struct DatasetFolder: Sendable {
             throw ReptileError(path: path, "has no \(quoted(split)) split (it has \(info.splitNames.joined(separator: ", ")))",
                                fix: "choose one of those")
         }
-        return try splitInfo.shards.map { try ShardReader(path: shardPath($0)) }
+        return try splitInfo.shards.map { summary in
+            let shard = try ShardReader(path: shardPath(summary))
+            try check(shard, against: summary)
+            return shard
+        }
+    }
+
+    /// Every shard of a split agrees with dataset_info.json (kind, image shape, classes, count):
+    /// readers size their buffers from the description, so a shard that differs is refused here.
+    private func check(_ shard: ShardReader, against summary: ShardSummary) throws {
+        let fix = "the shard does not belong to this dataset; re-create the dataset with `reptile ingest`"
+        guard shard.metadata.kind == info.kind else {
+            throw ReptileError(path: shard.path, "holds \(shard.metadata.kind.rawValue)s but \(DatasetInfo.fileName) says \(info.kind.rawValue)s", fix: fix)
+        }
+        guard shard.imageShape == info.imageShape || info.kind == .text else {
+            throw ReptileError(path: shard.path, "holds \(shard.imageShape.map(\.description) ?? "no") images but \(DatasetInfo.fileName) says \(info.imageShape.map(\.description) ?? "none")", fix: fix)
+        }
+        guard shard.classNames == info.classNames else {
+            throw ReptileError(path: shard.path, "lists other class names than \(DatasetInfo.fileName)", fix: fix)
+        }
+        guard shard.count == summary.count else {
+            throw ReptileError(path: shard.path, "holds \(shard.count) records but \(DatasetInfo.fileName) says \(summary.count)", fix: fix)
+        }
     }
 }

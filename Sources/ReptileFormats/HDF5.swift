@@ -11,6 +11,9 @@ private let hdf5Lock = NSRecursiveLock()
 func withHDF5<T>(_ body: () throws -> T) rethrows -> T {
     hdf5Lock.lock()
     defer { hdf5Lock.unlock() }
+    // This HDF5 is built thread-safe, where the automatic error printing is set per thread: off
+    // on every thread that calls it, so bad input never prints HDF5-DIAG stacks, only Reptile's line.
+    reptile_h5_silence_errors()
     return try body()
 }
 
@@ -23,6 +26,64 @@ private let hdf5Initialised: Bool = {
 }()
 
 private let defaultProperties = hid_t(H5P_DEFAULT)
+
+/// HDF5 1.10 trusts the sizes inside a global heap collection (where variable-length strings
+/// live): a damaged one makes it copy past its buffers or loop for ever. So every collection
+/// (signature "GCOL", version 1) must fit in the file, and its objects must fit in it. The file
+/// is read in blocks of 1 MiB, so memory stays small whatever its size.
+func checkGlobalHeaps(_ path: String) throws {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { return }  // HDF5's own open says why
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else { return }
+    let fileSize = Int(status.st_size)
+    let damaged = ReptileError(path: path, "has a damaged global heap (where its strings are kept)", fix: "the file is damaged or crafted; re-create it")
+    /// Little-endian unsigned integer of `count` bytes at `offset`, nil past the end of the file.
+    func word(_ offset: Int, _ count: Int) -> UInt64? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard offset + count <= fileSize, pread(descriptor, &bytes, count, off_t(offset)) == count else { return nil }
+        return bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+    func checkCollection(at start: Int) throws {
+        // Version 1 and three reserved zero bytes: otherwise these are just bytes that spell GCOL.
+        guard word(start + 4, 4) == 1, let size = word(start + 8, 8) else { return }
+        guard size >= 16, size <= UInt64(fileSize - start) else { throw damaged }
+        // The walk HDF5 makes: an object takes its 16-byte header plus its size rounded up to 8;
+        // free space (index 0) takes its size, header included. Each must fit and move on.
+        let end = start + Int(size)
+        var position = start + 16
+        while position + 16 <= end {
+            guard let index = word(position, 2), let objectSize = word(position + 8, 8), objectSize <= UInt64(end - position) else { throw damaged }
+            let need = index == 0 ? objectSize : 16 + (objectSize + 7) / 8 * 8
+            guard need >= 16, need <= UInt64(end - position) else { throw damaged }
+            position += Int(need)
+        }
+    }
+    let blockSize = 1 << 20
+    var block = [UInt8](repeating: 0, count: blockSize + 3)
+    var blockStart = 0
+    while blockStart < fileSize {
+        // Each block overlaps the next by three bytes, so a signature across the boundary is seen.
+        let count = pread(descriptor, &block, min(blockSize + 3, fileSize - blockStart), off_t(blockStart))
+        guard count > 0 else { break }
+        var offset = 0
+        while offset + 4 <= count {
+            // memchr jumps to the next "G"; then the other three letters of "GCOL".
+            let next: Int? = block.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress, let found = memchr(base + offset, 0x47, count - offset) else { return nil }
+                return base.distance(to: UnsafeRawPointer(found))
+            }
+            guard let next else { break }
+            offset = next
+            if offset + 4 <= count, block[offset + 1] == 0x43, block[offset + 2] == 0x4F, block[offset + 3] == 0x4C {
+                try checkCollection(at: blockStart + offset)
+            }
+            offset += 1
+        }
+        blockStart += blockSize
+    }
+}
 
 /// An HDF5 id that closes itself.
 final class HDF5Handle {
@@ -108,6 +169,7 @@ public final class HDF5File {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ReptileError(path: path, "no such file", fix: "check the path")
         }
+        try checkGlobalHeaps(path)
         return try withHDF5 {
             guard H5Fis_hdf5(path) > 0 else {
                 throw ReptileError(path: path, "not an HDF5 file", fix: "give a shard written by Reptile (.h5)")
@@ -194,23 +256,84 @@ public final class HDF5File {
             guard H5Lexists(handle.id, name, defaultProperties) > 0 else {
                 throw ReptileError(path: path, "has no dataset \(quoted(name))", fix: "give a shard that follows the Reptile shard contract")
             }
+            try checkHardLinks(name)
             let dataset = try HDF5Handle(H5Dopen2(handle.id, name, defaultProperties), close: H5Dclose, path: path,
                                          failure: "cannot open dataset \(name)")
+            try checkStoredInFile(dataset, name)
             let space = try HDF5Handle(H5Dget_space(dataset.id), close: H5Sclose, path: path, failure: "cannot read the shape of \(name)")
             let rank = Int(H5Sget_simple_extent_ndims(space.id))
             var dimensions = [hsize_t](repeating: 0, count: max(rank, 0))
             H5Sget_simple_extent_dims(space.id, &dimensions, nil)
             let fileType = try HDF5Handle(H5Dget_type(dataset.id), close: H5Tclose, path: path, failure: "cannot read the type of \(name)")
             let type: HDF5ElementType
-            switch H5Tget_class(fileType.id) {
-            case H5T_STRING: type = .string
-            case H5T_FLOAT: type = .float32
-            case H5T_INTEGER: type = H5Tget_size(fileType.id) == 1 ? .uint8 : .int64
+            switch (H5Tget_class(fileType.id), H5Tget_size(fileType.id), H5Tget_sign(fileType.id)) {
+            case (H5T_STRING, _, _): type = .string
+            case (H5T_FLOAT, _, _): type = .float32
+            case (H5T_INTEGER, 1, H5T_SGN_NONE): type = .uint8
+            case (H5T_INTEGER, let size, _) where size > 1: type = .int64
+            case (H5T_INTEGER, 1, _):
+                // Converting int8 to uint8 turns every negative value into 0, silently.
+                throw ReptileError(path: path, "dataset \(quoted(name)) is int8; images must be uint8 (0–255)",
+                                   fix: "store the pixels as uint8 (numpy: .astype(np.uint8))")
             default:
                 throw ReptileError(path: path, "dataset \(quoted(name)) has an unsupported element type",
                                    fix: "store uint8, int64, float32 or UTF-8 strings")
             }
-            return HDF5Dataset(file: self, name: name, handle: dataset, type: type, shape: dimensions.map { Int($0) })
+            let shape = try checkedShape(dimensions, name: name, dataset: dataset, elementBytes: H5Tget_size(fileType.id))
+            return HDF5Dataset(file: self, name: name, handle: dataset, type: type, shape: shape)
+        }
+    }
+
+    /// Every step of `name` must be a hard link: a soft or external link can point anywhere,
+    /// including another file (reads outside the dataset are refused).
+    private func checkHardLinks(_ name: String) throws {
+        var prefix = ""
+        for component in name.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += (prefix.isEmpty ? "" : "/") + component
+            guard reptile_h5_link_type(handle.id, prefix) == reptile_h5l_type_hard() else {
+                throw ReptileError(path: path, "\(quoted(prefix)) is a soft or external link, not data stored in this file",
+                                   fix: "store the data in the file itself (h5py: f[name] = data, no links)")
+            }
+        }
+    }
+
+    /// Data must live in this file: no external raw storage (H5Pset_external) and no virtual dataset.
+    private func checkStoredInFile(_ dataset: HDF5Handle, _ name: String) throws {
+        let creation = try HDF5Handle(H5Dget_create_plist(dataset.id), close: H5Pclose, path: path, failure: "cannot read how \(name) is stored")
+        let layout = H5Pget_layout(creation.id)
+        guard layout == H5D_CONTIGUOUS || layout == H5D_CHUNKED || layout == H5D_COMPACT, H5Pget_external_count(creation.id) == 0 else {
+            throw ReptileError(path: path, "dataset \(quoted(name)) keeps its data outside this file (external storage or a virtual dataset)",
+                               fix: "store the data in the file itself")
+        }
+    }
+
+    /// The shape as Ints, checked before anything is allocated for it: no overflow, and no more
+    /// bytes than the file can hold (what is stored, times the best gzip ratio, plus slack), so
+    /// a small file declaring 10¹² rows is refused instead of read as fill values for ever.
+    private func checkedShape(_ dimensions: [hsize_t], name: String, dataset: HDF5Handle, elementBytes: Int) throws -> [Int] {
+        var shape: [Int] = []
+        var bytes = max(elementBytes, 1)
+        for dimension in dimensions {
+            guard let size = Int(exactly: dimension) else { bytes = Int.max; break }
+            shape.append(size)
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: size)
+            bytes = overflow ? Int.max : product
+        }
+        let stored = Int(clamping: H5Dget_storage_size(dataset.id))
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        let possible = min(stored, fileBytes ?? stored).multipliedReportingOverflow(by: 1100).partialValue + 65_536
+        guard shape.count == dimensions.count, bytes <= possible else {
+            throw ReptileError(path: path, "dataset \(quoted(name)) declares shape \(dimensions) but the file stores only \(stored) bytes of it",
+                               fix: "the file is damaged or crafted; re-create it")
+        }
+        return shape
+    }
+
+    /// An attribute is read into room for one value: one holding several would overflow it.
+    private func checkSingleValue(_ attribute: HDF5Handle, _ name: String) throws {
+        let space = try HDF5Handle(H5Aget_space(attribute.id), close: H5Sclose, path: path, failure: "cannot read the shape of attribute \(name)")
+        guard H5Sget_simple_extent_npoints(space.id) == 1 else {
+            throw ReptileError(path: path, "attribute \(quoted(name)) holds several values where one is expected", fix: "rewrite the shard with Reptile")
         }
     }
 
@@ -269,6 +392,7 @@ public final class HDF5File {
             guard H5Aexists(handle.id, name) > 0 else { return nil }
             let attribute = try HDF5Handle(H5Aopen(handle.id, name, defaultProperties), close: H5Aclose, path: path,
                                            failure: "cannot open attribute \(name)")
+            try checkSingleValue(attribute, name)
             let type = try HDF5Handle(H5Aget_type(attribute.id), close: H5Tclose, path: path, failure: "cannot read the type of attribute \(name)")
             guard H5Tget_class(type.id) == H5T_STRING else {
                 throw ReptileError(path: path, "attribute \(quoted(name)) is not a string", fix: "rewrite the shard with Reptile")
@@ -282,6 +406,9 @@ public final class HDF5File {
                 return String(cString: pointer)
             }
             let size = H5Tget_size(type.id)
+            guard size > 0, size <= 1 << 24 else {
+                throw ReptileError(path: path, "attribute \(quoted(name)) is a string of \(size) bytes", fix: "rewrite the shard with Reptile")
+            }
             var buffer = [UInt8](repeating: 0, count: size + 1)
             guard H5Aread(attribute.id, type.id, &buffer) >= 0 else { throw ReptileError(path: path, "cannot read attribute \(name)") }
             return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
@@ -305,6 +432,7 @@ public final class HDF5File {
             guard H5Aexists(handle.id, name) > 0 else { return nil }
             let attribute = try HDF5Handle(H5Aopen(handle.id, name, defaultProperties), close: H5Aclose, path: path,
                                            failure: "cannot open attribute \(name)")
+            try checkSingleValue(attribute, name)
             var value: Int64 = 0
             guard H5Aread(attribute.id, reptile_h5t_native_int64(), &value) >= 0 else {
                 throw ReptileError(path: path, "attribute \(quoted(name)) is not an integer", fix: "rewrite the shard with Reptile")
@@ -380,8 +508,15 @@ public final class HDF5Dataset {
         }
     }
 
+    /// A file's dataset of another element type than the reader expects is the file's fault, not a trap.
+    private func checkReadable<Element>(as elementType: Element.Type) throws {
+        guard type != .string, MemoryLayout<Element>.size == type.byteCount else {
+            throw ReptileError(path: file.path, "dataset \(quoted(name)) has the wrong element type (\(type))", fix: "rewrite the file with Reptile")
+        }
+    }
+
     public func read<Element>(rows: Range<Int>, as elementType: Element.Type) throws -> [Element] where Element: Numeric {
-        precondition(type != .string && MemoryLayout<Element>.size == type.byteCount, "element type mismatch reading \(name)")
+        try checkReadable(as: elementType)
         var values = [Element](repeating: 0, count: rows.count * rowSize)
         guard !rows.isEmpty else { return values }
         try withHDF5 {
@@ -396,17 +531,44 @@ public final class HDF5Dataset {
     }
 
     public func readStrings(rows: Range<Int>) throws -> [String] {
-        precondition(type == .string, "readStrings on non-string dataset \(name)")
+        guard type == .string else {
+            throw ReptileError(path: file.path, "dataset \(quoted(name)) holds numbers, not strings", fix: "rewrite the file with Reptile")
+        }
         guard !rows.isEmpty else { return [] }
         return try withHDF5 {
             let (fileSpace, memorySpace) = try selection(rows: rows)
+            let fileType = try HDF5Handle(H5Dget_type(handle.id), close: H5Tclose, path: file.path, failure: "cannot read the type of \(name)")
+            if H5Tis_variable_str(fileType.id) <= 0 {
+                return try readFixedLengthStrings(rows: rows, fileType: fileType, fileSpace: fileSpace, memorySpace: memorySpace)
+            }
+            // In the file's character set (h5py writes `bytes` as ASCII): HDF5 does not convert ASCII to UTF-8.
             let stringType = try makeStringType(path: file.path)
+            H5Tset_cset(stringType.id, H5Tget_cset(fileType.id))
             var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: rows.count)
             guard H5Dread(handle.id, stringType.id, memorySpace.id, fileSpace.id, defaultProperties, &pointers) >= 0 else {
                 throw ReptileError(path: file.path, "cannot read rows of \(name) (damaged file?)", fix: "re-create the shard")
             }
             defer { reptile_h5_reclaim(stringType.id, memorySpace.id, &pointers) }
             return pointers.map { $0.map { String(cString: $0) } ?? "" }
+        }
+    }
+
+    /// Fixed-length strings (numpy `S` arrays through h5py): read in the file's own type, then cut
+    /// at the padding (NULs, or spaces with space padding).
+    private func readFixedLengthStrings(rows: Range<Int>, fileType: HDF5Handle, fileSpace: HDF5Handle, memorySpace: HDF5Handle) throws -> [String] {
+        let width = H5Tget_size(fileType.id)
+        guard width > 0, width <= 1 << 20 else {
+            throw ReptileError(path: file.path, "dataset \(quoted(name)) has strings of \(width) bytes each", fix: "store variable-length strings")
+        }
+        var bytes = [UInt8](repeating: 0, count: rows.count * width)
+        guard H5Dread(handle.id, fileType.id, memorySpace.id, fileSpace.id, defaultProperties, &bytes) >= 0 else {
+            throw ReptileError(path: file.path, "cannot read rows \(rows.lowerBound)..<\(rows.upperBound) of \(name) (damaged file?)", fix: "re-create the shard")
+        }
+        let spacePadded = H5Tget_strpad(fileType.id) == H5T_STR_SPACEPAD
+        return (0..<rows.count).map { row in
+            var text = bytes[(row * width)..<((row + 1) * width)].prefix { $0 != 0 }
+            while spacePadded, text.last == 0x20 { text = text.dropLast() }
+            return String(decoding: text, as: UTF8.self)
         }
     }
 
@@ -427,7 +589,7 @@ public final class HDF5Dataset {
 
     /// Reads the whole dataset at once (any rank, scalars included).
     public func readAll<Element>(as elementType: Element.Type) throws -> [Element] where Element: Numeric {
-        precondition(type != .string && MemoryLayout<Element>.size == type.byteCount, "element type mismatch reading \(name)")
+        try checkReadable(as: elementType)
         var values = [Element](repeating: 0, count: shape.reduce(1, *))
         guard !values.isEmpty else { return values }
         try withHDF5 {

@@ -139,6 +139,11 @@ public enum PNGFile {
 
     /// Writes 8-bit gray or RGB.
     public static func write(_ image: PixelImage, to path: String) throws {
+        // PNG has no empty image: said as what it is, not as libpng's "Invalid IHDR data" and a folder problem.
+        guard image.width >= 1, image.height >= 1, image.pixels.count == image.width * image.height * image.channels else {
+            throw ReptileError(path: path, "cannot write a \(image.width)×\(image.height) image as PNG (a PNG is at least 1×1)",
+                               fix: "check the image size of the data")
+        }
         var png = writingHeader(for: image)
         defer { png_image_free(&png) }
         let written = image.pixels.withUnsafeBytes { buffer in

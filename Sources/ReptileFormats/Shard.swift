@@ -17,6 +17,12 @@ public struct ImageShape: Codable, Equatable, Sendable, CustomStringConvertible 
         self.channels = channels
     }
     public var pixelCount: Int { height * width * channels }
+    /// 1–4 channels, at least 1×1 and at most `DatasetFolder.maximumImageValues` values, computed without overflow.
+    public static func isSane(_ shape: ImageShape) -> Bool {
+        guard shape.height >= 1, shape.width >= 1, (1...4).contains(shape.channels) else { return false }
+        let (area, overflow) = shape.height.multipliedReportingOverflow(by: shape.width)
+        return !overflow && area <= DatasetFolder.maximumImageValues / shape.channels
+    }
     public var description: String { "\(height)×\(width)×\(channels)" }
 }
 
@@ -236,7 +242,12 @@ public final class ShardReader {
             guard samples.type == .uint8, samples.shape.count == 4 else {
                 throw ReptileError(path: path, "\"images\" must be uint8 of shape (N, H, W, C)", fix: "rewrite the shard with Reptile")
             }
-            imageShape = ImageShape(height: samples.shape[1], width: samples.shape[2], channels: samples.shape[3])
+            let shape = ImageShape(height: samples.shape[1], width: samples.shape[2], channels: samples.shape[3])
+            guard ImageShape.isSane(shape) else {
+                throw ReptileError(path: path, "\"images\" has shape \(samples.shape), not a usable image size (1–4 channels, at most \(DatasetFolder.maximumImageValues) values)",
+                                   fix: "rewrite the shard with Reptile")
+            }
+            imageShape = shape
         } else {
             guard samples.type == .string, samples.shape.count == 1 else {
                 throw ReptileError(path: path, "\"texts\" must be strings of shape (N)", fix: "rewrite the shard with Reptile")
@@ -260,12 +271,16 @@ public final class ShardReader {
 
     /// uint8 pixels, rows × H × W × C.
     public func images(_ rows: Range<Int>) throws -> [UInt8] {
-        precondition(imageShape != nil, "images() on a text shard")
+        guard imageShape != nil else {
+            throw ReptileError(path: path, "is a text shard where images are needed", fix: "give an image dataset")
+        }
         return try samples.read(rows: rows, as: UInt8.self)
     }
 
     public func texts(_ rows: Range<Int>) throws -> [String] {
-        precondition(imageShape == nil, "texts() on an image shard")
+        guard imageShape == nil else {
+            throw ReptileError(path: path, "is an image shard where texts are needed", fix: "give a text dataset")
+        }
         return try samples.readStrings(rows: rows)
     }
 

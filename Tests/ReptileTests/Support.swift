@@ -32,8 +32,10 @@ enum Support {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    /// The `reptile` executable that `swift test` built next to the test bundle.
+    /// The `reptile` executable that `swift test` built next to the test bundle
+    /// (`$REPTILE_EXECUTABLE` runs the tests against another build, e.g. to see a test fail before a fix).
     static let reptileExecutable: URL = {
+        if let override = ProcessInfo.processInfo.environment["REPTILE_EXECUTABLE"] { return URL(fileURLWithPath: override) }
         let bundleFolder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [bundleFolder, bundleFolder.deletingLastPathComponent()] {
             let url = candidate.appendingPathComponent("reptile")
