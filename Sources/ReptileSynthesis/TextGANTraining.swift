@@ -158,7 +158,8 @@ struct TextTrainingData {
             var random = SeededRandom(seed: seed).derived("validation-slice")
             var order = Array(trainTexts.indices)
             random.shuffle(&order)
-            let count = trainTexts.count >= 10 ? max(1, Int((Double(trainTexts.count) * validationFraction).rounded())) : 0
+            let count = trainTexts.count >= 10 && validationFraction > 0
+                ? max(1, Int((Double(trainTexts.count) * validationFraction).rounded())) : 0
             let held = Set(order.prefix(count))
             let allTexts = trainTexts, allLabels = trainLabels
             let heldOrder = order.prefix(count).sorted()
