@@ -20,9 +20,6 @@ extension AdversarialLoss: ExpressibleByArgument {}
 /// What both `train` subcommands take: the dataset, the run folder, and how the run is seeded,
 /// threaded and (re)started.
 struct RunArguments: ParsableArguments {
-    /// Its count options, for `checkCounts`.
-    var counts: [(option: String, value: Int?, minimum: Int)] { [("--threads", threads, 1)] }
-
     @Option(help: "The dataset folder (datasets/NAME). When resuming, the run's own dataset by default.")
     var dataset: String?
 
@@ -32,8 +29,7 @@ struct RunArguments: ParsableArguments {
     @Option(help: "Seed of initialisation, data order, noise, augmentation and sampling (default 0).")
     var seed: UInt64?
 
-    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores). Bit-identical results need the same count.")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Flag(help: "Replace an existing run folder (only once the new run's first epoch is complete).")
     var force = false
@@ -46,7 +42,7 @@ struct RunArguments: ParsableArguments {
 
     func apply<Options: RunOptions>(to options: inout Options) {
         options.seed = seed
-        options.threads = threads
+        options.threads = threads.given
         options.force = force
         options.resume = resume
         options.showProgress = !json
@@ -167,7 +163,7 @@ struct TrainImage: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            try checkCounts(runArguments.counts + [("--epochs", epochs, 1), ("--batch-size", batchSize, 2), ("--min-epoch-steps", minEpochSteps, 1), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1)])
+            try checkCounts([("--epochs", epochs, 1), ("--batch-size", batchSize, 2), ("--min-epoch-steps", minEpochSteps, 1), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1)])
             var options = ImageGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
             runArguments.apply(to: &options)
             options.discriminatorHead = discriminator
@@ -280,8 +276,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Seed of the noise (images) or of the token sampling (texts).")
     var seed: UInt64 = 0
 
-    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Flag(help: "Replace an existing synthetic folder (only once the new one is complete).")
     var force = false
@@ -294,7 +289,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            try checkCounts([("--per-class", perClass, 1), ("--batch-size", batchSize, 1), ("--shard-size", shardSize, 1), ("--max-draws", maxDraws, 1), ("--threads", threads, 1)])
+            try checkCounts([("--per-class", perClass, 1), ("--batch-size", batchSize, 1), ("--shard-size", shardSize, 1), ("--max-draws", maxDraws, 1)])
             if try RunKind.of(run: runFolder) .isText { return try generateText() }
             if temperature != nil || topP != nil || classProportions != nil {
                 throw ReptileError("--temperature, --top-p and --class-proportions are for text runs; \(runFolder) is an image run", fix: "leave them out")
@@ -353,7 +348,7 @@ extension Generate {
         options.shardSize = shardSize
         options.maximumDrawsPerSample = maxDraws
         options.seed = seed
-        options.threads = threads
+        options.threads = threads.given
         options.force = force
         options.command = commandLineText
         options.showProgress = !json
@@ -489,7 +484,7 @@ struct TrainText: ParsableCommand {
             default: throw ReptileError("--generator \(quoted(generator)) is not lm or gru", fix: "write --generator lm or --generator gru")
             }
             if baseModel != nil || loraRank != nil { throw ReptileError("--base-model and --lora-rank are for --generator lm", fix: "add --generator lm") }
-            try checkCounts(runArguments.counts + [("--vocab-size", vocabSize, 5), ("--max-length", maxLength, 1), ("--epochs", epochs, 1), ("--patience", patience, 1), ("--batch-size", batchSize, 1), ("--discriminator-epochs", discriminatorEpochs, 0), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1), ("--ppo-minibatch", ppoMinibatch, 1)])
+            try checkCounts([("--vocab-size", vocabSize, 5), ("--max-length", maxLength, 1), ("--epochs", epochs, 1), ("--patience", patience, 1), ("--batch-size", batchSize, 1), ("--discriminator-epochs", discriminatorEpochs, 0), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1), ("--ppo-minibatch", ppoMinibatch, 1)])
             var options = TextGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
             runArguments.apply(to: &options)
             options.vocabularySize = vocabSize
@@ -542,7 +537,7 @@ extension TrainText {
             throw ReptileError("\(given.0) is for --generator gru (PPO is not built for the language model yet)", fix: "leave \(given.0) out")
         }
         if runArguments.resume { throw ReptileError("--resume is not built for --generator lm yet", fix: "train again with --force") }
-        try checkCounts(runArguments.counts + [("--epochs", epochs, 1), ("--batch-size", batchSize, 1), ("--max-length", maxLength, 1), ("--lora-rank", loraRank, 0)])
+        try checkCounts([("--epochs", epochs, 1), ("--batch-size", batchSize, 1), ("--max-length", maxLength, 1), ("--lora-rank", loraRank, 0)])
         guard let dataset = runArguments.dataset else { throw ReptileError("--dataset is required", fix: "add --dataset datasets/NAME") }
         var options = LanguageModelTextTrainingOptions(dataset: dataset, out: runArguments.out, baseModel: baseModel ?? Self.defaultBaseModel)
         options.epochs = epochs
@@ -555,7 +550,7 @@ extension TrainText {
         }
         options.classifier = classifier
         options.seed = runArguments.seed ?? 0
-        options.threads = runArguments.threads
+        options.threads = runArguments.threads.given
         options.force = runArguments.force
         options.showProgress = !runArguments.json
         let result = try trainLanguageModelTextGenerator(options, report: runArguments.epochLineWriter())
