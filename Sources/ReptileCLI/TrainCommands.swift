@@ -70,7 +70,7 @@ extension ImageGANTrainingOptions: RunOptions {}
 extension TextGANTrainingOptions: RunOptions {}
 
 /// Whether PPO runs (a count above zero); a negative count, or a reward classifier without PPO, is an error.
-private func checkPPOIterations(_ iterations: Int, classifier: String?, example: Int) throws -> Bool {
+private func ppoIsOn(iterations: Int, classifier: String?, example: Int) throws -> Bool {
     if iterations < 0 { throw ReptileError("--ppo-iterations must not be negative", fix: "use e.g. \(example)") }
     if iterations == 0 && classifier != nil {
         throw ReptileError("--classifier is the PPO reward classifier; it needs --ppo-iterations N", fix: "add e.g. --ppo-iterations \(example)")
@@ -158,8 +158,8 @@ struct TrainImage: ParsableCommand {
     @Option(parsing: .unconditional, help: "Adam learning rate of the PPO generator (default 0.00005).")
     var ppoLearningRate: Float?
 
-    @Flag(help: "Update the discriminator between PPO iterations (it is frozen within one).")
-    var refreshDiscriminator = false
+    @Flag(inversion: .prefixedNo, help: "Update the discriminator between PPO iterations (it is frozen within one). Default off; a resumed run keeps its setting.")
+    var refreshDiscriminator: Bool?
 
     func run() throws {
         try runReportingErrors {
@@ -179,7 +179,7 @@ struct TrainImage: ParsableCommand {
             options.adversarialLoss = loss
             options.minimumStepsPerEpoch = minEpochSteps
             options.modeSeekingWeight = modeSeeking
-            if try checkPPOIterations(ppoIterations, classifier: classifier, example: 20) {
+            if try ppoIsOn(iterations: ppoIterations, classifier: classifier, example: 20) {
                 var ppo = ImagePPOOptions(iterations: ppoIterations)
                 ppo.classifier = classifier
                 ppo.sigma = ppoSigma
@@ -188,7 +188,7 @@ struct TrainImage: ParsableCommand {
                 ppo.epochs = ppoEpochs
                 ppo.rollouts = ppoRollouts
                 ppo.learningRate = ppoLearningRate
-                ppo.refreshDiscriminator = refreshDiscriminator ? true : nil
+                ppo.refreshDiscriminator = refreshDiscriminator
                 options.ppo = ppo
             }
             let result = try trainImageGAN(options, report: runArguments.epochLineWriter())
@@ -473,7 +473,11 @@ struct TrainText: ParsableCommand {
     @Option(parsing: .unconditional, help: "Entropy bonus weight (default 0.01).")
     var entropyWeight: Float?
 
-    @Flag(help: "Keep the discriminator frozen during PPO (by default it is refreshed after every iteration).")
+    @Flag(inversion: .prefixedNo, help: "Update the discriminator after every PPO iteration. Default on; a resumed run keeps its setting.")
+    var refreshDiscriminator: Bool?
+
+    /// The former spelling of --no-refresh-discriminator, still accepted.
+    @Flag(help: .hidden)
     var frozenDiscriminator = false
 
     func run() throws {
@@ -495,7 +499,7 @@ struct TrainText: ParsableCommand {
             options.batchSize = batchSize
             options.learningRate = learningRate
             options.discriminatorEpochs = discriminatorEpochs
-            if try checkPPOIterations(ppoIterations, classifier: classifier, example: 10) {
+            if try ppoIsOn(iterations: ppoIterations, classifier: classifier, example: 10) {
                 var ppo = TextPPOOptions(iterations: ppoIterations)
                 ppo.classifier = classifier
                 ppo.rewardClassifierWeight = rewardClassifierWeight
@@ -505,7 +509,7 @@ struct TrainText: ParsableCommand {
                 ppo.minibatchSize = ppoMinibatch
                 ppo.learningRate = ppoLearningRate
                 ppo.entropyWeight = entropyWeight
-                ppo.refreshDiscriminator = frozenDiscriminator ? false : nil
+                ppo.refreshDiscriminator = try discriminatorRefresh()
                 options.ppo = ppo
             }
             let result = try trainTextGAN(options, report: runArguments.epochLineWriter())
@@ -519,6 +523,16 @@ struct TrainText: ParsableCommand {
 }
 
 extension TrainText {
+    /// --refresh-discriminator, --no-refresh-discriminator or its former spelling --frozen-discriminator;
+    /// nil when none is given (the default, or a resumed run's own setting).
+    func discriminatorRefresh() throws -> Bool? {
+        guard frozenDiscriminator else { return refreshDiscriminator }
+        if refreshDiscriminator == true {
+            throw ReptileError("--frozen-discriminator contradicts --refresh-discriminator", fix: "give only --refresh-discriminator or --no-refresh-discriminator")
+        }
+        return false
+    }
+
     /// The folder `--base-model` defaults to: the one `scripts/setup.sh` fetches, else the shared copy.
     static var defaultBaseModel: String {
         let candidates = ["models/SmolLM2-135M-Instruct", "../shared/models/SmolLM2-135M-Instruct"]
@@ -532,7 +546,8 @@ extension TrainText {
                                          ("--reward-classifier-weight", rewardClassifierWeight != nil), ("--kl-weight", klWeight != nil),
                                          ("--ppo-epochs", ppoEpochs != nil), ("--ppo-rollouts", ppoRollouts != nil),
                                          ("--ppo-minibatch", ppoMinibatch != nil), ("--ppo-learning-rate", ppoLearningRate != nil),
-                                         ("--entropy-weight", entropyWeight != nil), ("--frozen-discriminator", frozenDiscriminator)]
+                                         ("--entropy-weight", entropyWeight != nil), ("--refresh-discriminator", refreshDiscriminator == true),
+                                         ("--no-refresh-discriminator", refreshDiscriminator == false), ("--frozen-discriminator", frozenDiscriminator)]
         if let given = gruOnly.first(where: \.1) {
             throw ReptileError("\(given.0) is for --generator gru (PPO is not built for the language model yet)", fix: "leave \(given.0) out")
         }
