@@ -4,9 +4,9 @@ import Testing
 /// Helpers shared by the test files: where the shared datasets are, scratch folders, and running
 /// the real `reptile` binary and python3 (h5py, Pillow) as a user would.
 enum Support {
-    /// The package root (this file is Tests/ReptileTests/Support.swift).
+    /// The package root (this file is Tests/ReptileTests/Support/Support.swift: four folders up).
     static let packageRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// `../shared` beside the clone, or `$REPTILE_SHARED`.
     static let shared: URL = {
