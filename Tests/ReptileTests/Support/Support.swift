@@ -8,6 +8,14 @@ enum Support {
     static let packageRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// What a benchmark test checks besides printing its figures: each is a measurement, positive
+    /// and finite (a step that did nothing, or a failed clock, gives 0, inf or nan).
+    static func expectMeasured(_ figures: [String: Double], sourceLocation: SourceLocation = #_sourceLocation) {
+        for (name, value) in figures.sorted(by: { $0.key < $1.key }) {
+            #expect(value > 0 && value.isFinite, "\(name) is \(value)", sourceLocation: sourceLocation)
+        }
+    }
+
     /// `../shared` beside the clone, or `$REPTILE_SHARED`.
     static let shared: URL = {
         if let override = ProcessInfo.processInfo.environment["REPTILE_SHARED"] {
