@@ -11,13 +11,12 @@ struct Bench: ParsableCommand {
         abstract: "Run the fixed workloads of shared/bench/WORKLOADS.md and print one JSON line per result.",
         discussion: Workload.allCases.map { "\($0.rawValue): \($0.summary)" }.joined(separator: "\n")
             + "\n\nW1, W2, W3, W4, W5 and W7 also report median_step_ms, sgemm_share (step time inside sgemm), sgemm_gflops and "
-            + "fresh_allocations (tensor blocks newly allocated during the timed steps).")
+            + "fresh_allocations (tensor blocks newly allocated during the timed steps). --threads applies to W1, W2, W3, W4, W5 and W7.")
 
     @Argument(help: "Workloads to run (default: all of \(Workload.allCases.map(\.rawValue).joined(separator: ", "))).")
     var workloads: [Workload] = []
 
-    @Option(parsing: .unconditional, help: "Engine threads for W1, W2, W3, W4, W5 and W7 (default: the machine's cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Option(parsing: .unconditional, help: "Timed steps of W1, W2, W3, W4 and W5 (W7: at most 20 training, 5 generation); each figure is their median.")
     var steps: Int = 50
@@ -45,12 +44,11 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            try checkCounts([("--threads", threads, 1), ("--steps", steps, 1), ("--warmup", warmup, 0), ("--repeats", repeats, 1)])
+            try checkCounts([("--steps", steps, 1), ("--warmup", warmup, 0), ("--repeats", repeats, 1)])
             guard repeats >= 1 else { throw ReptileError("--repeats must be at least 1", fix: "use e.g. 5") }
             guard steps >= 1 else { throw ReptileError("--steps must be at least 1", fix: "use e.g. 50") }
             guard warmup >= 0 else { throw ReptileError("--warmup must not be negative", fix: "use e.g. 5") }
-            if let threads, threads < 1 { throw ReptileError("--threads must be at least 1", fix: "use e.g. 1 or 2") }
-            let engine = EngineBenchOptions(steps: steps, warmup: warmup, threads: threads ?? EngineBenchOptions.machineCores)
+            let engine = EngineBenchOptions(steps: steps, warmup: warmup, threads: threads.resolved)
             if probe { printProbe(engine.threads) }
             for workload in workloads.isEmpty ? Workload.allCases : workloads {
                 for result in try runWorkload(workload, engine: engine, repeats: repeats, scratch: scratch, readDataset: dataset,

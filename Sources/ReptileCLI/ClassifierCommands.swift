@@ -11,7 +11,7 @@ struct ClassifierTrainingArguments: ParsableArguments {
     /// Its count options, for `checkCounts`.
     var counts: [(option: String, value: Int?, minimum: Int)] {
         [("--epochs", epochs, 1), ("--batch-size", batchSize, 1), ("--patience", patience, 1),
-         ("--vocab-size", vocabSize, 1), ("--max-length", maxLength, 1), ("--threads", threads, 1)]
+         ("--vocab-size", vocabSize, 1), ("--max-length", maxLength, 1)]
     }
 
     @Option(parsing: .unconditional, help: "Most epochs to train (default: images 15, texts 20; fine-tuning 5; --encoder 3, continuing minilm 2; more on small sets: at least 200 steps for a fresh classifier or any minilm, in at most 200 epochs, minilm 20).")
@@ -50,8 +50,7 @@ struct ClassifierTrainingArguments: ParsableArguments {
     @Option(help: "Seed for weights, data order, held-out slice, dropout and augmentation.")
     var seed: UInt64 = 0
 
-    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores). The same seed and thread count give identical files.")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Flag(help: "Replace an existing output folder (only once the new one is complete).")
     var force = false
@@ -71,7 +70,7 @@ struct ClassifierTrainingArguments: ParsableArguments {
 
     /// The library's options from the flags (progress bar unless --json; the command line for the report).
     func options() throws -> ClassifierTrainingOptions {
-        var options = ClassifierTrainingOptions(threads: try resolvedThreads())
+        var options = ClassifierTrainingOptions(threads: threads.resolved)
         options.epochs = epochs
         options.batchSize = batchSize
         options.learningRate = learningRate
@@ -88,11 +87,6 @@ struct ClassifierTrainingArguments: ParsableArguments {
         options.showProgress = !json
         options.command = commandLineText
         return options
-    }
-
-    func resolvedThreads() throws -> Int {
-        if let threads, threads < 1 { throw ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2") }
-        return threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 }
 
@@ -213,15 +207,11 @@ struct Classify: ParsableCommand {
     @Flag(help: "Replace an existing --out file.")
     var force = false
 
-    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try runReportingErrors {
-            try checkCounts([("--threads", threads, 1)])
-            if let threads, threads < 1 { throw ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2") }
-            let options = ClassifyOptions(classifier: classifier, input: input,
-                                          threads: threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount))
+            let options = ClassifyOptions(classifier: classifier, input: input, threads: threads.resolved)
             guard let out else {
                 try classify(options) { prediction in
                     FileHandle.standardOutput.write(Data((try StableJSON.string(prediction) + "\n").utf8))

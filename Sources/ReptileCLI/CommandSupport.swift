@@ -19,14 +19,19 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         // failed); let it finish and exit with 130/143 rather than report that failure as exit 1.
         while true { pause() }
     } catch let error as ReptileError {
-        FileHandle.standardError.write(Data("reptile: error: \(error.description)\n".utf8))
-        throw ExitCode(1)
+        throw reportFailure(error)
     } catch let error as ExitCode {
         throw error
     } catch {
         FileHandle.standardError.write(Data("reptile: error: \(String(describing: error).replacingOccurrences(of: "\n", with: " "))\n".utf8))
         throw ExitCode(1)
     }
+}
+
+/// Writes a ReptileError as the one line on standard error every refusal gives; exit status 1.
+func reportFailure(_ error: ReptileError) -> ExitCode {
+    FileHandle.standardError.write(Data("reptile: error: \(error.description)\n".utf8))
+    return ExitCode(1)
 }
 
 nonisolated(unsafe) private var signalSources: [DispatchSourceSignal] = []
@@ -148,15 +153,22 @@ func checkCounts(_ counts: [(option: String, value: Int?, minimum: Int)]) throws
     }
 }
 
-/// `--threads`: the engine's worker threads (OpenBLAS itself always runs on one; the engine splits
-/// large products over its workers). Default: the cores this process may run on.
+/// `--threads`, the one place it is declared, checked and resolved: the engine's worker threads,
+/// which split large matrix products and the other parallel kernels (OpenBLAS itself always runs on
+/// one thread). Default: the cores this process may run on.
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Engine threads (default: the machine's cores). Bit-identical results need the same count.")
+    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores). Bit-identical results need the same count.")
     var threads: Int?
 
+    /// Refused like every count (one line, exit 1), before the command starts.
     func validate() throws {
-        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be between 1 and 1024") }
+        guard let threads else { return }
+        if threads < 1 { throw reportFailure(ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2")) }
+        if threads > 1024 { throw reportFailure(ReptileError("--threads must be at most 1024, got \(threads)", fix: "use e.g. 1 or 2")) }
     }
+
+    /// The count as given; nil leaves the choice to the library (a resumed run keeps its own count).
+    var given: Int? { threads }
 
     /// The count in effect: --threads, else the cores.
     var resolved: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }

@@ -40,16 +40,13 @@ struct Embed: ParsableCommand {
     @Option(help: "Recorded in HDF5 output; embedding itself draws no random numbers, so the output never depends on it.")
     var seed: UInt64 = 0
 
-    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try runReportingErrors {
-            try checkCounts([("--batch-size", batchSize, 1), ("--max-length", maxLength, 1), ("--threads", threads, 1)])
-            if let threads {
-                guard threads >= 1 else { throw ReptileError("--threads must be at least 1", fix: "use e.g. 1 or 2") }
-                BLAS.setThreadCount(threads)
-            }
+            try checkCounts([("--batch-size", batchSize, 1), ("--max-length", maxLength, 1)])
+            // Without --threads the engine keeps its own default (OPENBLAS_NUM_THREADS, else the cores).
+            if let count = threads.given { BLAS.setThreadCount(count) }
             let encoderFolder = try encoder ?? defaultModelFolder("all-MiniLM-L6-v2", option: "--encoder")
             var options = EmbedOptions(encoderFolder: encoderFolder, input: input)
             options.split = split

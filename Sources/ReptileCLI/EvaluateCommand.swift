@@ -17,7 +17,8 @@ struct Evaluate: ParsableCommand {
             share of exact copies of training texts and of novel 4-grams; the same diversity figures for the real \
             test split. Images: exact copies and duplicates. With --classifier (both kinds): the share whose \
             intended class it predicts and its mean probability for that class; images also get precision, \
-            recall, density and coverage (k = 5) and within-class pairwise distances in its penultimate features.
+            recall, density and coverage (k = 5) and within-class pairwise distances in its penultimate features; \
+            --threads is the classifier's.
             """)
 
     @Option(help: "Synthetic shards: FOLDER[:SPLIT] (default split: synthetic, or the folder's only one).")
@@ -35,8 +36,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Seed of the samples.")
     var seed: UInt64 = 0
 
-    @Option(parsing: .unconditional, help: "Engine threads for the classifier (default: the machine's cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Flag(help: "Print the report as JSON instead of tables.")
     var json = false
@@ -52,16 +52,14 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            try checkCounts([("--sample", sample, 2), ("--threads", threads, 1)])
-            if let threads, threads < 1 { throw ReptileError("--threads must be at least 1, got \(threads)", fix: "use e.g. 1 or 2") }
+            try checkCounts([("--sample", sample, 2)])
             for path in [out, html].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) && !force {
                 throw ReptileError(path: path, "already exists", fix: "choose another name or pass --force to replace it")
             }
             if let out, let html, URL(fileURLWithPath: out).standardized == URL(fileURLWithPath: html).standardized {
                 throw ReptileError(path: out, "given as both --out and --html", fix: "name two files, e.g. report.json and report.html")
             }
-            var options = EvaluateOptions(synthetic: synthetic, dataset: dataset, classifier: classifier,
-                                          threads: threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount))
+            var options = EvaluateOptions(synthetic: synthetic, dataset: dataset, classifier: classifier, threads: threads.resolved)
             options.sampleSize = sample
             options.seed = seed
             let report = try evaluate(options)

@@ -20,9 +20,6 @@ extension AdversarialLoss: ExpressibleByArgument {}
 /// What both `train` subcommands take: the dataset, the run folder, and how the run is seeded,
 /// threaded and (re)started.
 struct RunArguments: ParsableArguments {
-    /// Its count options, for `checkCounts`.
-    var counts: [(option: String, value: Int?, minimum: Int)] { [("--threads", threads, 1)] }
-
     @Option(help: "The dataset folder (datasets/NAME). When resuming, the run's own dataset by default.")
     var dataset: String?
 
@@ -32,8 +29,7 @@ struct RunArguments: ParsableArguments {
     @Option(help: "Seed of initialisation, data order, noise, augmentation and sampling (default 0).")
     var seed: UInt64?
 
-    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores). Bit-identical results need the same count.")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Flag(help: "Replace an existing run folder (only once the new run's first epoch is complete).")
     var force = false
@@ -46,7 +42,7 @@ struct RunArguments: ParsableArguments {
 
     func apply<Options: RunOptions>(to options: inout Options) {
         options.seed = seed
-        options.threads = threads
+        options.threads = threads.given
         options.force = force
         options.resume = resume
         options.showProgress = !json
@@ -74,7 +70,7 @@ extension ImageGANTrainingOptions: RunOptions {}
 extension TextGANTrainingOptions: RunOptions {}
 
 /// Whether PPO runs (a count above zero); a negative count, or a reward classifier without PPO, is an error.
-private func checkPPOIterations(_ iterations: Int, classifier: String?, example: Int) throws -> Bool {
+private func ppoIsOn(iterations: Int, classifier: String?, example: Int) throws -> Bool {
     if iterations < 0 { throw ReptileError("--ppo-iterations must not be negative", fix: "use e.g. \(example)") }
     if iterations == 0 && classifier != nil {
         throw ReptileError("--classifier is the PPO reward classifier; it needs --ppo-iterations N", fix: "add e.g. --ppo-iterations \(example)")
@@ -162,12 +158,12 @@ struct TrainImage: ParsableCommand {
     @Option(parsing: .unconditional, help: "Adam learning rate of the PPO generator (default 0.00005).")
     var ppoLearningRate: Float?
 
-    @Flag(help: "Update the discriminator between PPO iterations (it is frozen within one).")
-    var refreshDiscriminator = false
+    @Flag(inversion: .prefixedNo, help: "Update the discriminator between PPO iterations (it is frozen within one). Default off; a resumed run keeps its setting.")
+    var refreshDiscriminator: Bool?
 
     func run() throws {
         try runReportingErrors {
-            try checkCounts(runArguments.counts + [("--epochs", epochs, 1), ("--batch-size", batchSize, 2), ("--min-epoch-steps", minEpochSteps, 1), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1)])
+            try checkCounts([("--epochs", epochs, 1), ("--batch-size", batchSize, 2), ("--min-epoch-steps", minEpochSteps, 1), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1)])
             var options = ImageGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
             runArguments.apply(to: &options)
             options.discriminatorHead = discriminator
@@ -183,7 +179,7 @@ struct TrainImage: ParsableCommand {
             options.adversarialLoss = loss
             options.minimumStepsPerEpoch = minEpochSteps
             options.modeSeekingWeight = modeSeeking
-            if try checkPPOIterations(ppoIterations, classifier: classifier, example: 20) {
+            if try ppoIsOn(iterations: ppoIterations, classifier: classifier, example: 20) {
                 var ppo = ImagePPOOptions(iterations: ppoIterations)
                 ppo.classifier = classifier
                 ppo.sigma = ppoSigma
@@ -192,7 +188,7 @@ struct TrainImage: ParsableCommand {
                 ppo.epochs = ppoEpochs
                 ppo.rollouts = ppoRollouts
                 ppo.learningRate = ppoLearningRate
-                ppo.refreshDiscriminator = refreshDiscriminator ? true : nil
+                ppo.refreshDiscriminator = refreshDiscriminator
                 options.ppo = ppo
             }
             let result = try trainImageGAN(options, report: runArguments.epochLineWriter())
@@ -280,8 +276,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Seed of the noise (images) or of the token sampling (texts).")
     var seed: UInt64 = 0
 
-    @Option(parsing: .unconditional, help: "Engine threads (default: the machine's cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     @Flag(help: "Replace an existing synthetic folder (only once the new one is complete).")
     var force = false
@@ -294,7 +289,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            try checkCounts([("--per-class", perClass, 1), ("--batch-size", batchSize, 1), ("--shard-size", shardSize, 1), ("--max-draws", maxDraws, 1), ("--threads", threads, 1)])
+            try checkCounts([("--per-class", perClass, 1), ("--batch-size", batchSize, 1), ("--shard-size", shardSize, 1), ("--max-draws", maxDraws, 1)])
             if try RunKind.of(run: runFolder) .isText { return try generateText() }
             if temperature != nil || topP != nil || classProportions != nil {
                 throw ReptileError("--temperature, --top-p and --class-proportions are for text runs; \(runFolder) is an image run", fix: "leave them out")
@@ -353,7 +348,7 @@ extension Generate {
         options.shardSize = shardSize
         options.maximumDrawsPerSample = maxDraws
         options.seed = seed
-        options.threads = threads
+        options.threads = threads.given
         options.force = force
         options.command = commandLineText
         options.showProgress = !json
@@ -478,7 +473,11 @@ struct TrainText: ParsableCommand {
     @Option(parsing: .unconditional, help: "Entropy bonus weight (default 0.01).")
     var entropyWeight: Float?
 
-    @Flag(help: "Keep the discriminator frozen during PPO (by default it is refreshed after every iteration).")
+    @Flag(inversion: .prefixedNo, help: "Update the discriminator after every PPO iteration. Default on; a resumed run keeps its setting.")
+    var refreshDiscriminator: Bool?
+
+    /// The former spelling of --no-refresh-discriminator, still accepted.
+    @Flag(help: .hidden)
     var frozenDiscriminator = false
 
     func run() throws {
@@ -489,7 +488,7 @@ struct TrainText: ParsableCommand {
             default: throw ReptileError("--generator \(quoted(generator)) is not lm or gru", fix: "write --generator lm or --generator gru")
             }
             if baseModel != nil || loraRank != nil { throw ReptileError("--base-model and --lora-rank are for --generator lm", fix: "add --generator lm") }
-            try checkCounts(runArguments.counts + [("--vocab-size", vocabSize, 5), ("--max-length", maxLength, 1), ("--epochs", epochs, 1), ("--patience", patience, 1), ("--batch-size", batchSize, 1), ("--discriminator-epochs", discriminatorEpochs, 0), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1), ("--ppo-minibatch", ppoMinibatch, 1)])
+            try checkCounts([("--vocab-size", vocabSize, 5), ("--max-length", maxLength, 1), ("--epochs", epochs, 1), ("--patience", patience, 1), ("--batch-size", batchSize, 1), ("--discriminator-epochs", discriminatorEpochs, 0), ("--ppo-iterations", ppoIterations, 0), ("--ppo-epochs", ppoEpochs, 1), ("--ppo-rollouts", ppoRollouts, 1), ("--ppo-minibatch", ppoMinibatch, 1)])
             var options = TextGANTrainingOptions(dataset: runArguments.dataset, out: runArguments.out)
             runArguments.apply(to: &options)
             options.vocabularySize = vocabSize
@@ -500,7 +499,7 @@ struct TrainText: ParsableCommand {
             options.batchSize = batchSize
             options.learningRate = learningRate
             options.discriminatorEpochs = discriminatorEpochs
-            if try checkPPOIterations(ppoIterations, classifier: classifier, example: 10) {
+            if try ppoIsOn(iterations: ppoIterations, classifier: classifier, example: 10) {
                 var ppo = TextPPOOptions(iterations: ppoIterations)
                 ppo.classifier = classifier
                 ppo.rewardClassifierWeight = rewardClassifierWeight
@@ -510,7 +509,7 @@ struct TrainText: ParsableCommand {
                 ppo.minibatchSize = ppoMinibatch
                 ppo.learningRate = ppoLearningRate
                 ppo.entropyWeight = entropyWeight
-                ppo.refreshDiscriminator = frozenDiscriminator ? false : nil
+                ppo.refreshDiscriminator = try discriminatorRefresh()
                 options.ppo = ppo
             }
             let result = try trainTextGAN(options, report: runArguments.epochLineWriter())
@@ -524,6 +523,16 @@ struct TrainText: ParsableCommand {
 }
 
 extension TrainText {
+    /// --refresh-discriminator, --no-refresh-discriminator or its former spelling --frozen-discriminator;
+    /// nil when none is given (the default, or a resumed run's own setting).
+    func discriminatorRefresh() throws -> Bool? {
+        guard frozenDiscriminator else { return refreshDiscriminator }
+        if refreshDiscriminator == true {
+            throw ReptileError("--frozen-discriminator contradicts --refresh-discriminator", fix: "give only --refresh-discriminator or --no-refresh-discriminator")
+        }
+        return false
+    }
+
     /// The folder `--base-model` defaults to: the one `scripts/setup.sh` fetches, else the shared copy.
     static var defaultBaseModel: String {
         let candidates = ["models/SmolLM2-135M-Instruct", "../shared/models/SmolLM2-135M-Instruct"]
@@ -537,12 +546,13 @@ extension TrainText {
                                          ("--reward-classifier-weight", rewardClassifierWeight != nil), ("--kl-weight", klWeight != nil),
                                          ("--ppo-epochs", ppoEpochs != nil), ("--ppo-rollouts", ppoRollouts != nil),
                                          ("--ppo-minibatch", ppoMinibatch != nil), ("--ppo-learning-rate", ppoLearningRate != nil),
-                                         ("--entropy-weight", entropyWeight != nil), ("--frozen-discriminator", frozenDiscriminator)]
+                                         ("--entropy-weight", entropyWeight != nil), ("--refresh-discriminator", refreshDiscriminator == true),
+                                         ("--no-refresh-discriminator", refreshDiscriminator == false), ("--frozen-discriminator", frozenDiscriminator)]
         if let given = gruOnly.first(where: \.1) {
             throw ReptileError("\(given.0) is for --generator gru (PPO is not built for the language model yet)", fix: "leave \(given.0) out")
         }
         if runArguments.resume { throw ReptileError("--resume is not built for --generator lm yet", fix: "train again with --force") }
-        try checkCounts(runArguments.counts + [("--epochs", epochs, 1), ("--batch-size", batchSize, 1), ("--max-length", maxLength, 1), ("--lora-rank", loraRank, 0)])
+        try checkCounts([("--epochs", epochs, 1), ("--batch-size", batchSize, 1), ("--max-length", maxLength, 1), ("--lora-rank", loraRank, 0)])
         guard let dataset = runArguments.dataset else { throw ReptileError("--dataset is required", fix: "add --dataset datasets/NAME") }
         var options = LanguageModelTextTrainingOptions(dataset: dataset, out: runArguments.out, baseModel: baseModel ?? Self.defaultBaseModel)
         options.epochs = epochs
@@ -555,7 +565,7 @@ extension TrainText {
         }
         options.classifier = classifier
         options.seed = runArguments.seed ?? 0
-        options.threads = runArguments.threads
+        options.threads = runArguments.threads.given
         options.force = runArguments.force
         options.showProgress = !runArguments.json
         let result = try trainLanguageModelTextGenerator(options, report: runArguments.epochLineWriter())

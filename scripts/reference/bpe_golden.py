@@ -1,4 +1,4 @@
-"""Golden ids for Reptile's byte-level BPE tokenizer (Tests/ReptileTests/ByteLevelBPETokenizerTests.swift).
+"""Golden ids for Reptile's byte-level BPE tokenizer (Tests/ReptileTests/Text/ByteLevelBPETokenizerTests.swift).
 
     python3 scripts/reference/bpe_golden.py ../shared/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf
 

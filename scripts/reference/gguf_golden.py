@@ -1,4 +1,4 @@
-"""Golden fixtures for Reptile's GGUF reader (Tests/ReptileTests/GGUFTests.swift).
+"""Golden fixtures for Reptile's GGUF reader (Tests/ReptileTests/Formats/GGUFTests.swift).
 
     python3 scripts/reference/gguf_golden.py [--smollm ../shared/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf]
 

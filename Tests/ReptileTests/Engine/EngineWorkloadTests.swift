@@ -54,11 +54,17 @@ struct EngineBenchmarks {
     }
 
     @Test func w1ConditionalDCGAN() {
-        print(measureConditionalDCGANStep(options).result.jsonLine)
+        let (result, measurement) = measureConditionalDCGANStep(options)
+        print(result.jsonLine)
+        Support.expectMeasured(["images_per_s": result.value])
+        #expect(measurement.stepSeconds.count == timedSteps)
     }
 
     @Test func w4ConvolutionalClassifier() {
-        print(measureClassifierStep(options).result.jsonLine)
+        let (result, measurement) = measureClassifierStep(options)
+        print(result.jsonLine)
+        Support.expectMeasured(["images_per_s": result.value])
+        #expect(measurement.stepSeconds.count == timedSteps)
     }
 }
 
@@ -79,13 +85,16 @@ extension EngineBenchmarks {
         }
         let fillSeconds = medianSeconds(steps: timedSteps) { columns.fill(with: 1) }
         print("fill \(fillSeconds * 1000) ms, im2col \(copySeconds * 1000) ms, col2im \(addSeconds * 1000) ms for \(columns.count) column entries")
+        Support.expectMeasured(["fill": fillSeconds, "im2col": copySeconds, "col2im": addSeconds])
     }
 }
 
 extension EngineBenchmarks {
     /// The sgemm ceiling on this machine right now (PLATFORM.md §3: ~100 GFLOP/s on one thread).
     @Test func sgemmRate() {
-        print("sgemm 1024³: \(measureSgemmCeiling(threads: threads)) GFLOP/s with \(threads) thread(s)")
+        let gigaflops = measureSgemmCeiling(threads: threads)
+        print("sgemm 1024³: \(gigaflops) GFLOP/s with \(threads) thread(s)")
+        Support.expectMeasured(["sgemm_gflops": gigaflops])
     }
 }
 

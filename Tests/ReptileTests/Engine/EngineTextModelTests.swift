@@ -155,6 +155,7 @@ struct EngineTextBenchmarks {
             trainer.step(inputTokens: inputs, targetTokens: targets, classes: classes)
         }
         print(#"{"workload":"W2","metric":"tokens_per_s","value":\#(Double(batch * time) / seconds),"median_step_ms":\#(seconds * 1000),"threads":\#(threads)}"#)
+        Support.expectMeasured(["median_step_s": seconds])
     }
 
     @Test func w3DiscriminatorForwardBackward() {
@@ -168,6 +169,7 @@ struct EngineTextBenchmarks {
             binaryCrossEntropyWithLogits(logits: discriminator(tokens: tokens, batch: 64), targets: targets).backward()
         }
         print(#"{"workload":"W3-discriminator","metric":"sequences_per_s","value":\#(64 / seconds),"median_step_ms":\#(seconds * 1000),"threads":\#(threads)}"#)
+        Support.expectMeasured(["median_step_s": seconds])
     }
 }
 
@@ -197,6 +199,8 @@ extension EngineTextBenchmarks {
         print(#"{"w2_breakdown_ms":{"gru_forward":\#(gruForward * 1000),"gru_forward_backward":\#(gruTotal * 1000),"#
               + #""output_linear_forward_backward":\#(linearTotal * 1000),"cross_entropy_forward_backward":\#(lossTotal * 1000),"#
               + #""adam":\#(adam * 1000)},"threads":\#(threads)}"#)
+        Support.expectMeasured(["gru_forward": gruForward, "gru_forward_backward": gruTotal, "output_linear_forward_backward": linearTotal,
+                                "cross_entropy_forward_backward": lossTotal, "adam": adam])
     }
 }
 
@@ -216,5 +220,6 @@ extension EngineTextBenchmarks {
         let projection = medianSeconds(steps: timedSteps) { _ = attention.query(input) }
         print(#"{"w5_attention_block_ms":{"forward":\#(forward * 1000),"forward_backward":\#(total * 1000),"#
               + #""attention_core_forward":\#(core * 1000),"one_projection_forward":\#(projection * 1000)},"threads":\#(threads)}"#)
+        Support.expectMeasured(["forward": forward, "forward_backward": total, "attention_core_forward": core, "one_projection_forward": projection])
     }
 }

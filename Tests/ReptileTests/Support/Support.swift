@@ -4,9 +4,17 @@ import Testing
 /// Helpers shared by the test files: where the shared datasets are, scratch folders, and running
 /// the real `reptile` binary and python3 (h5py, Pillow) as a user would.
 enum Support {
-    /// The package root (this file is Tests/ReptileTests/Support.swift).
+    /// The package root (this file is Tests/ReptileTests/Support/Support.swift: four folders up).
     static let packageRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// What a benchmark test checks besides printing its figures: each is a measurement, positive
+    /// and finite (a step that did nothing, or a failed clock, gives 0, inf or nan).
+    static func expectMeasured(_ figures: [String: Double], sourceLocation: SourceLocation = #_sourceLocation) {
+        for (name, value) in figures.sorted(by: { $0.key < $1.key }) {
+            #expect(value > 0 && value.isFinite, "\(name) is \(value)", sourceLocation: sourceLocation)
+        }
+    }
 
     /// `../shared` beside the clone, or `$REPTILE_SHARED`.
     static let shared: URL = {
