@@ -137,6 +137,17 @@ public func tokenCrossEntropy(logits: Variable, targets: [Int]) -> Variable {
     let loss = Tensor(shape: [], values: [Float(workerTotals.reduce(0, +) / Double(counted))])
     return Variable(loss, parents: [logits]) { result in
         let seed = result.gradient!.scalarValue / Float(counted)
+        if logits.gradient == nil && counted == rows {
+            // Every row counted and no gradient yet: the cached softmax becomes the gradient in place,
+            // which saves a logits-sized buffer (100 MB for a batch of 512 tokens of SmolLM2).
+            let g = probabilities.mutablePointer
+            forEachRange(count: rows * classes, minimumPerWorker: pointwiseElementsPerWorker) { range in
+                for index in range { g[index] *= seed }
+            }
+            for row in 0..<rows { g[row * classes + targets[row]] -= seed }
+            logits.gradient = probabilities
+            return
+        }
         let p = probabilities.readPointer, dx = logits.gradientForAccumulation()
         forEachRange(count: rows, minimumPerWorker: max(1, pointwiseElementsPerWorker / max(classes, 1))) { range in
             for row in range where targets[row] >= 0 {

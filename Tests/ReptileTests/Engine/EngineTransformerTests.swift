@@ -93,6 +93,9 @@ import Testing
         let logits = Self.variable([4, 7], seed: 17)
         let targets = [3, -1, 0, 6]
         expectGradientsMatch(gradientCheck([logits], elementsPerInput: 28) { tokenCrossEntropy(logits: $0[0], targets: targets) })
+        // Every row counted: the backward that turns the cached softmax into the gradient in place.
+        let allCounted = Self.variable([4, 7], seed: 18)
+        expectGradientsMatch(gradientCheck([allCounted], elementsPerInput: 28) { tokenCrossEntropy(logits: $0[0], targets: [3, 1, 0, 6]) })
         let counted = tokenCrossEntropy(logits: logits, targets: targets).value.scalarValue
         let plain = crossEntropy(logits: gather(logits, rows: [0, 2, 3]), labels: [3, 0, 6]).value.scalarValue
         #expect(abs(counted - plain) < 1e-6)
