@@ -117,8 +117,8 @@ public final class LlamaModel: Layer {
         for (index, block) in blocks.enumerated() {
             for (name, projection) in block.projections where targets.contains(name) {
                 let shape = projection.weight.shape
-                let prefix = name.hasSuffix("_proj") && ["q_proj", "k_proj", "v_proj", "o_proj"].contains(name)
-                    ? "model.layers.\(index).self_attn.\(name)" : "model.layers.\(index).mlp.\(name)"
+                let module = ["q_proj", "k_proj", "v_proj", "o_proj"].contains(name) ? "self_attn" : "mlp"
+                let prefix = "model.layers.\(index).\(module).\(name)"
                 projection.adapter = LowRankAdapter(inputSize: shape[1], outputSize: shape[0], rank: rank, alpha: alpha,
                                                     name: prefix, random: &random)
             }
