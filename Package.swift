@@ -59,7 +59,7 @@ let package = Package(
         // byte-level BPE tokenizer, blocks with a key/value cache, sampling and LoRA fine-tuning.
         .target(name: "ReptileLanguageModel", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileText"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(engineTargetCPU)]),
-        // `reptile bench`: the fixed workloads of shared/bench/WORKLOADS.md.
+        // `reptile bench`: the fixed workloads of docs/workloads.md.
         .target(name: "ReptileBench", dependencies: ["ReptileCore", "ReptileFormats", "ReptileEngine", "ReptileSynthesis", "ReptileLanguageModel"]),
         // GAN training, PPO refinement and generation: datasets/NAME → outputs/RUN → outputs/RUN/synthetic.
         // Text runs tokenise with ReptileText and take their PPO reward classifier from ReptileClassify.

@@ -3,6 +3,6 @@
 #include <cblas.h>
 
 // Float.squareRoot() on Linux lowers to the errno-preserving sqrtf, which blocks vectorisation
-// (PLATFORM.md §4); the elementwise builtin has no errno and vectorises.
+// (docs/platform.md §4); the elementwise builtin has no errno and vectorises.
 static inline __attribute__((always_inline)) float reptile_sqrtf(float x) { return __builtin_elementwise_sqrt(x); }
 #endif

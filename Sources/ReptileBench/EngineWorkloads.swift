@@ -206,7 +206,7 @@ private func engineResult(_ workload: String, imagesPerStep: Int, _ measurement:
     return result
 }
 
-/// The sgemm ceiling right now: GFLOP/s of a 1024³ product, the median of `repeats` (PLATFORM.md §3
+/// The sgemm ceiling right now: GFLOP/s of a 1024³ product, the median of `repeats` (docs/platform.md §3
 /// measured ≈ 100 on one thread, ≈ 200 on two in a good window).
 public func measureSgemmCeiling(threads: Int, size: Int = 1024, repeats: Int = 9) -> Double {
     BLAS.setThreadCount(threads)
@@ -219,7 +219,7 @@ public func measureSgemmCeiling(threads: Int, size: Int = 1024, repeats: Int = 9
     }
 }
 
-/// PLATFORM.md §0's probe: two equal halves of a CPU-bound loop under `concurrentPerform`. About
+/// docs/platform.md §0's probe: two equal halves of a CPU-bound loop under `concurrentPerform`. About
 /// 0.06 s means two cores were available, about 0.12 s only one. Returns the median of `repeats`.
 public func measureCoreProbe(repeats: Int = 3) -> Double {
     // Each half writes its own slot, so the result is used and the loop cannot be dropped.

@@ -2,7 +2,7 @@ import Foundation
 import ReptileCore
 import ReptileFormats
 
-/// One result line of `reptile bench`, in the format of shared/bench/WORKLOADS.md.
+/// One result line of `reptile bench`, in the format of docs/workloads.md.
 public struct BenchResult: Codable, Sendable {
     public var workload: String
     public var metric: String

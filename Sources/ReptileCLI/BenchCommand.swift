@@ -8,7 +8,7 @@ extension Workload: ExpressibleByArgument {}
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the fixed workloads of shared/bench/WORKLOADS.md and print one JSON line per result.",
+        abstract: "Run the fixed workloads of docs/workloads.md and print one JSON line per result.",
         discussion: Workload.allCases.map { "\($0.rawValue): \($0.summary)" }.joined(separator: "\n")
             + "\n\nW1, W2, W3, W4, W5 and W7 also report median_step_ms, sgemm_share (step time inside sgemm), sgemm_gflops and "
             + "fresh_allocations (tensor blocks newly allocated during the timed steps). --threads applies to W1, W2, W3, W4, W5 and W7.")
@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
     @Option(help: "W7's language model: a folder holding one .gguf file; default models/SmolLM2-135M-Instruct, else ../shared/models/SmolLM2-135M-Instruct, else random weights of that shape.")
     var languageModel: String?
 
-    @Flag(help: "Also print, before and after the workloads, the core probe of PLATFORM.md §0 (≈0.06 s: two cores, ≈0.12 s: one), the 1024³ sgemm GFLOP/s and the OpenBLAS kernels in use.")
+    @Flag(help: "Also print, before and after the workloads, the core probe of docs/platform.md §0 (≈0.06 s: two cores, ≈0.12 s: one), the 1024³ sgemm GFLOP/s and the OpenBLAS kernels in use.")
     var probe = false
 
     func run() throws {

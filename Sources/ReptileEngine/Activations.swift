@@ -4,10 +4,10 @@ import Foundation
 // it (tanh, sigmoid), and the input otherwise.
 
 /// Pointwise loops over tensors of conv-layer size are memory-bound: split over the engine's
-/// threads only from this many elements per thread (PLATFORM.md §4).
+/// threads only from this many elements per thread (docs/platform.md §4).
 let pointwiseElementsPerWorker = 1 << 19
 
-/// Loops that spend their time computing (exp, erf) pay for a thread from fewer elements (PLATFORM.md §4: 250K).
+/// Loops that spend their time computing (exp, erf) pay for a thread from fewer elements (docs/platform.md §4: 250K).
 let computeBoundElementsPerWorker = 1 << 18
 
 public func relu(_ input: Variable) -> Variable {
@@ -65,7 +65,7 @@ public func leakyRelu(_ input: Variable, negativeSlope: Float = 0.01) -> Variabl
 public func tanh(_ input: Variable) -> Variable {
     var output = Tensor(uninitializedShape: input.shape)
     let x = input.value.readPointer, y = output.mutablePointer
-    // tanh(x) = 2σ(2x) − 1: one expf instead of libm's tanhf, which costs 11 ns/element (PLATFORM.md §4).
+    // tanh(x) = 2σ(2x) − 1: one expf instead of libm's tanhf, which costs 11 ns/element (docs/platform.md §4).
     // Clamping keeps expf finite; |x| > 20 is ±1 in Float anyway.
     forEachRange(count: output.count, minimumPerWorker: computeBoundElementsPerWorker) { range in
         for index in range {

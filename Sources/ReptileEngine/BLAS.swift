@@ -46,7 +46,7 @@ func matrixMultiply(
     // OpenBLAS runs single-threaded; a large product is split here into one block of rows (or of
     // columns) per engine worker. OpenBLAS's own threads spin for about 0.1 s after each call and
     // would take the second core from the engine's workers (convolutions, elementwise loops) that
-    // run next (PLATFORM.md §3); idle engine workers sleep instead.
+    // run next (docs/platform.md §3); idle engine workers sleep instead.
     let workers = isInsideWorker ? 1 : gemmWorkerCount(rows: rows, columns: columns, inner: inner)
     if workers == 1 {
         singleThreadedMatrixMultiply(a, transposeA: transposeA, b, transposeB: transposeB, into: c,
@@ -242,7 +242,7 @@ nonisolated(unsafe) private let insideWorkerMarker = UnsafeMutableRawPointer(bit
 
 /// Runs `body` over 0..<count split into contiguous ranges, one per engine thread, when each
 /// range gets at least `minimumPerWorker` elements (below that, thread start-up costs more than it
-/// saves: PLATFORM.md §4 measured the break-even near 1M elements for memory-bound loops, 250K for
+/// saves: docs/platform.md §4 measured the break-even near 1M elements for memory-bound loops, 250K for
 /// compute-bound ones); else over the whole range at once. For loops whose elements are
 /// independent, so the split changes no result.
 func forEachRange(count: Int, minimumPerWorker: Int, _ body: (Range<Int>) -> Void) {
@@ -264,6 +264,6 @@ func workerRange(_ worker: Int, of workers: Int, count: Int) -> Range<Int> {
     (worker * count / workers)..<((worker + 1) * count / workers)
 }
 
-/// sqrt that vectorises (the C builtin has no errno side effect); see PLATFORM.md §4.
+/// sqrt that vectorises (the C builtin has no errno side effect); see docs/platform.md §4.
 @inline(__always)
 func fastSquareRoot(_ value: Float) -> Float { reptile_sqrtf(value) }

@@ -1,4 +1,4 @@
-// An exp that vectorises. libm's expf is an opaque call per element (~3 ns, PLATFORM.md §4); this
+// An exp that vectorises. libm's expf is an opaque call per element (~3 ns, docs/platform.md §4); this
 // is Cephes' expf polynomial with the power of two built from the exponent bits, written with
 // selects and wrapping integer ops only, so loops that call it compile to SIMD code.
 
@@ -67,7 +67,7 @@ func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int
 }
 
 /// max x[i] (−∞ for none), in 16 lanes; `.replacing(with:where:)` rather than `pointwiseMax`,
-/// which does not vectorise at the baseline target (PLATFORM.md §4).
+/// which does not vectorise at the baseline target (docs/platform.md §4).
 @inline(__always)
 func maximumOfElements(_ values: UnsafePointer<Float>, count: Int) -> Float {
     var lanes = SIMD16<Float>(repeating: -.infinity)

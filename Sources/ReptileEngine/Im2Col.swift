@@ -1,5 +1,5 @@
 // im2col / col2im for convolutions over a whole batch, and the [B, C, L] ↔ [C, B·L] permutes
-// around the one GEMM per layer (PLATFORM.md §5, layout A).
+// around the one GEMM per layer (docs/platform.md §5, layout A).
 //
 // Legend: B batch, C channels, H×W image, KH×KW kernel, OH×OW output positions, L = OH·OW.
 // The column matrix is [C·KH·KW, B·L]: row (c, ky, kx), column (b, oy, ox).

@@ -102,7 +102,7 @@ public class Adam: Optimizer {
             guard let gradient = parameter.gradient else { continue }
             let g = gradient.readPointer, p = parameter.value.mutablePointer
             let m = firstMoments[index].mutablePointer, v = secondMoments[index].mutablePointer
-            // One fused pass; fastSquareRoot keeps the loop vectorised (PLATFORM.md §4). Large
+            // One fused pass; fastSquareRoot keeps the loop vectorised (docs/platform.md §4). Large
             // parameters are split over the engine's threads (elements are independent).
             forEachRange(count: parameter.value.count, minimumPerWorker: 1 << 18) { range in
                 for element in range {

@@ -74,7 +74,7 @@ public func gru(_ input: Variable, initialState: Variable, weightInput: Variable
             let reset = UnsafePointer(gate), update = UnsafePointer(gate + hiddenSize), newGate = gate + 2 * hiddenSize
             let newGateInput = x + 2 * hiddenSize
             for unit in 0..<hiddenSize { newGate[unit] = newGateInput[unit] + reset[unit] * candidate[unit] }
-            // tanh(a) = 2σ(2a) − 1: libm's tanhf is slow and does not vectorise (PLATFORM.md §4).
+            // tanh(a) = 2σ(2a) − 1: libm's tanhf is slow and does not vectorise (docs/platform.md §4).
             for unit in 0..<hiddenSize { newGate[unit] = 2 * fastSigmoid(2 * newGate[unit]) - 1 }
             for unit in 0..<hiddenSize {
                 hiddenAfter[unit] = (1 - update[unit]) * newGate[unit] + update[unit] * hiddenBefore[unit]

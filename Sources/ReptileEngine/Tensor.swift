@@ -5,7 +5,7 @@ import ReptileCore
 ///
 /// Copies share storage until one of them is written (copy-on-write), so `reshaped` costs nothing.
 /// Kernels reach the memory through `withUnsafeBufferPointer` / `withUnsafeMutableBufferPointer`,
-/// whose plain loops vectorise (PLATFORM.md §4).
+/// whose plain loops vectorise (docs/platform.md §4).
 public struct Tensor: CustomStringConvertible {
     public private(set) var shape: [Int]
     var storage: TensorStorage

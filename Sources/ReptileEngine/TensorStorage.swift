@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// Blocks come from `StoragePool` and go back to it when the last tensor lets go, so a training
 /// step after the first reuses the blocks of the step before instead of asking the system for
-/// fresh pages (fresh pages cost ~2 µs per 4 KiB on this VM, see PLATFORM.md §4).
+/// fresh pages (fresh pages cost ~2 µs per 4 KiB on this VM, see docs/platform.md §4).
 final class TensorStorage {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int

@@ -1,7 +1,7 @@
 import ReptileCore
 import ReptileEngine
 
-// The image GAN: workload W1's conditional DCGAN (shared/bench/WORKLOADS.md) generalised to the
+// The image GAN: workload W1's conditional DCGAN (docs/workloads.md) generalised to the
 // sizes Reptile accepts (28×28 or 32×32, 1 or 3 channels, any number of classes), with a choice of
 // discriminator head and optional spectral normalisation. With 28×28×1, 10 classes, the AC-GAN head
 // and no spectral norm it is exactly W1.

@@ -1,4 +1,4 @@
-"""The engine workloads of shared/bench/WORKLOADS.md in PyTorch, to compare with `reptile bench`
+"""The engine workloads of docs/workloads.md in PyTorch, to compare with `reptile bench`
 on the same machine at the same moment (the machine's speed varies; only side-by-side ratios mean
 something). Prints the same JSON lines.
 

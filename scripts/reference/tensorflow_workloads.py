@@ -1,4 +1,4 @@
-"""W1, W2 and W4 of shared/bench/WORKLOADS.md in TensorFlow/Keras, to compare with `reptile bench`
+"""W1, W2 and W4 of docs/workloads.md in TensorFlow/Keras, to compare with `reptile bench`
 and scripts/reference/pytorch_workloads.py on the same machine at the same moment (only side-by-side
 ratios mean something here). Each step is one `tf.function` (graph mode, as Keras trains); `--xla`
 compiles it with XLA (`jit_compile=True`). Prints the same JSON lines.

@@ -1,4 +1,4 @@
-"""The timing rule of shared/bench/WORKLOADS.md, shared by the reference scripts: untimed warm-up
+"""The timing rule of docs/workloads.md, shared by the reference scripts: untimed warm-up
 steps, then the median of the timed ones."""
 import statistics, time
 

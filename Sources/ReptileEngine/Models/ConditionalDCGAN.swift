@@ -1,6 +1,6 @@
 import ReptileCore
 
-// The conditional DCGAN of workload W1 (shared/bench/WORKLOADS.md): 28×28×1 images, 10 classes,
+// The conditional DCGAN of workload W1 (docs/workloads.md): 28×28×1 images, 10 classes,
 // an AC-GAN discriminator with a real/fake head and a class head.
 
 /// z (100) ++ one-hot class (10) → Linear → BN → ReLU → [128, 7, 7] → deconv → BN → ReLU → deconv → tanh.

@@ -5,7 +5,7 @@ import ReptileFormats
 // A BERT encoder (all-MiniLM-L6-v2 and its relatives) with Hugging Face's parameter names, so
 // `model.safetensors` loads by name: embeddings (word + position + token type 0) → LayerNorm, then
 // post-LN transformer layers (self-attention + residual + LayerNorm, GELU feed-forward + residual
-// + LayerNorm). Workload W5 of shared/bench/WORKLOADS.md.
+// + LayerNorm). Workload W5 of docs/workloads.md.
 
 /// The fields of a Hugging Face BERT `config.json` the encoder needs, under their JSON names
 /// (StableJSON maps `hidden_size` ↔ `hiddenSize`), so the same JSON goes into checkpoints.

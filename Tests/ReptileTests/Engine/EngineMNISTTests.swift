@@ -47,7 +47,7 @@ private final class SmallDigitNetwork: Layer {
         let scale: Float = 1 / 0.3081, offset: Float = -0.1307 / 0.3081
 
         // One OpenBLAS thread: small products interleaved with Swift loops run faster without a
-        // spinning second thread (PLATFORM.md §3), and the accuracy is then the same every run.
+        // spinning second thread (docs/platform.md §3), and the accuracy is then the same every run.
         let previousThreads = BLAS.threadCount
         BLAS.setThreadCount(1)
         defer { BLAS.setThreadCount(previousThreads) }

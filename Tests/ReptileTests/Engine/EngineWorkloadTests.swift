@@ -69,7 +69,7 @@ struct EngineBenchmarks {
 }
 
 extension EngineBenchmarks {
-    /// The column copies alone, for the discriminator's second convolution (PLATFORM.md §5 measured 3–4 ms).
+    /// The column copies alone, for the discriminator's second convolution (docs/platform.md §5 measured 3–4 ms).
     @Test func im2colOfTheDiscriminatorsSecondConvolution() {
         var random = SeededRandom(seed: 3)
         let images = Tensor(normalShape: [64, 64, 14, 14], random: &random)
@@ -90,7 +90,7 @@ extension EngineBenchmarks {
 }
 
 extension EngineBenchmarks {
-    /// The sgemm ceiling on this machine right now (PLATFORM.md §3: ~100 GFLOP/s on one thread).
+    /// The sgemm ceiling on this machine right now (docs/platform.md §3: ~100 GFLOP/s on one thread).
     @Test func sgemmRate() {
         let gigaflops = measureSgemmCeiling(threads: threads)
         print("sgemm 1024³: \(gigaflops) GFLOP/s with \(threads) thread(s)")
