@@ -77,7 +77,7 @@ struct LanguageModelSample: ParsableCommand {
             let text = pretrained.tokenizer.decode(continuation.tokens)
             if json {
                 print("{\"prompt_ids\":[" + promptIDs.map(String.init).joined(separator: ",") + "],\"ids\":["
-                      + continuation.tokens.map(String.init).joined(separator: ",") + "],\"text\":" + LanguageModelTokenize.jsonString(text) + "}")
+                      + continuation.tokens.map(String.init).joined(separator: ",") + "],\"text\":" + jsonString(text) + "}")
             } else {
                 print(text)
             }
@@ -109,7 +109,7 @@ struct LanguageModelTokenize: ParsableCommand {
             let tokenizer = try loadTokenizer(source)
             var output = ""
             for text in inputs {
-                output += "{\"text\":\(Self.jsonString(text)),\"ids\":[" + tokenizer.encode(text).map(String.init).joined(separator: ",") + "]}\n"
+                output += "{\"text\":\(jsonString(text)),\"ids\":[" + tokenizer.encode(text).map(String.init).joined(separator: ",") + "]}\n"
                 if output.utf8.count > 1 << 20 {
                     FileHandle.standardOutput.write(Data(output.utf8))
                     output = ""
@@ -136,26 +136,5 @@ struct LanguageModelTokenize: ParsableCommand {
             texts.append(text)
         }
         return texts
-    }
-
-    /// A JSON string literal: quotes, backslashes and control characters escaped.
-    static func jsonString(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    result += String(format: "\\u%04x", scalar.value)
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
     }
 }

@@ -98,27 +98,6 @@ final class JSONLinesEmbeddingWriter: EmbeddingWriter {
     }
 }
 
-/// A JSON string literal: quotes, backslashes and control characters escaped.
-func jsonString(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                result += String(format: "\\u%04x", scalar.value)
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return result + "\""
-}
-
 /// HDF5: `embeddings` float32 [N, H], `texts` variable-length UTF-8 [N], `labels` int64 [N]
 /// (dataset input), root attributes describing the run.
 final class HDF5EmbeddingWriter: EmbeddingWriter {

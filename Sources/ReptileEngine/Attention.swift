@@ -48,11 +48,7 @@ public func multiHeadAttention(query: Variable, key: Variable, value: Variable, 
             for row in 0..<sequence {
                 let rowScores = scores + row * sequence
                 for column in padded { rowScores[column] = maskedScore }
-                let maximum = maximumOfElements(rowScores, count: sequence)
-                // The exponentials in place first (a loop that vectorises), then their sum.
-                for column in 0..<sequence { rowScores[column] = fastExponential(rowScores[column] - maximum) }
-                let inverseTotal = 1 / sumOfElements(rowScores, count: sequence)
-                for column in 0..<sequence { rowScores[column] *= inverseTotal }
+                softmaxInPlace(rowScores, count: sequence)
             }
             // context [S, d] = P [S, S] · V [S, d], straight into the head's columns of the output
             matrixMultiply(scores, v + offset, into: c + offset,
@@ -104,6 +100,16 @@ public func multiHeadAttention(query: Variable, key: Variable, value: Variable, 
             }
         }
     }
+}
+
+/// Turns `count` scores into their softmax in place: the exponentials first (a loop that
+/// vectorises), then their sum.
+@inline(__always)
+func softmaxInPlace(_ scores: UnsafeMutablePointer<Float>, count: Int) {
+    let maximum = maximumOfElements(scores, count: count)
+    for index in 0..<count { scores[index] = fastExponential(scores[index] - maximum) }
+    let inverseTotal = 1 / sumOfElements(scores, count: count)
+    for index in 0..<count { scores[index] *= inverseTotal }
 }
 
 /// Multiply-adds a worker should get before attention's blocks are split (dispatch costs ~10 µs).

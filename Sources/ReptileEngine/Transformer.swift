@@ -205,15 +205,12 @@ public func causalGroupedQueryAttention(query: Variable, key: Variable, value: V
                     let rowScores = scores + row * sequence
                     for column in (row + 1)..<max(row + 1, sequence) { rowScores[column] = hiddenKeyScore }
                     for column in hidden[item] where column <= row { rowScores[column] = hiddenKeyScore }
-                    let maximum = maximumOfElements(rowScores, count: sequence)
-                    if maximum == hiddenKeyScore {
+                    if maximumOfElements(rowScores, count: sequence) == hiddenKeyScore {
                         // A query that sees no key (a left pad) attends to nothing: output and gradients 0.
                         rowScores.update(repeating: 0, count: sequence)
                         continue
                     }
-                    for column in 0..<sequence { rowScores[column] = fastExponential(rowScores[column] - maximum) }
-                    let inverseTotal = 1 / sumOfElements(rowScores, count: sequence)
-                    for column in 0..<sequence { rowScores[column] *= inverseTotal }
+                    softmaxInPlace(rowScores, count: sequence)
                 }
                 matrixMultiply(scores, values, into: c + queryOffset(item, head),
                                rows: sequence, columns: headSize, inner: sequence, strideB: keyWidth, strideC: queryWidth)
@@ -345,13 +342,11 @@ public func cachedGroupedQueryAttention(query: Tensor, cache: KeyValueCache, que
                                 s[position] = mask[item * cache.capacity + position]
                                     ? scale * dotProduct(queryRow, blockKeys + position * headSize, count: headSize) : hiddenKeyScore
                             }
-                            let maximum = maximumOfElements(s, count: visible)
-                            if maximum == hiddenKeyScore { continue }  // a pad sees no key: output 0
-                            for position in 0..<visible { s[position] = fastExponential(s[position] - maximum) }
-                            let inverseTotal = 1 / sumOfElements(s, count: visible)
+                            if maximumOfElements(s, count: visible) == hiddenKeyScore { continue }  // a pad sees no key: output 0
+                            softmaxInPlace(s, count: visible)
                             let destination = c + (item * steps + step) * queryWidth + head * headSize
                             for position in 0..<visible {
-                                let weight = s[position] * inverseTotal, row = blockValues + position * headSize
+                                let weight = s[position], row = blockValues + position * headSize
                                 for index in 0..<headSize { destination[index] += weight * row[index] }
                             }
                         }
