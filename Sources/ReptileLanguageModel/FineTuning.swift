@@ -60,10 +60,7 @@ extension LlamaModel {
 
     /// Mean log-probability of each sequence's counted tokens (no gradient), e.g. to score texts.
     public func meanTokenLogProbabilities(_ batch: TokenBatch) -> [Float] {
-        let trainable = parameters.map(\.requiresGradient) + baseWeights.map(\.requiresGradient)
-        for weight in parameters + baseWeights { weight.requiresGradient = false }
-        defer { for (weight, flag) in zip(parameters + baseWeights, trainable) { weight.requiresGradient = flag } }
-        let (logitsVariable, targets) = countedLogits(batch)
+        let (logitsVariable, targets) = withoutGradients { countedLogits(batch) }
         let logits = logitsVariable.value, vocabulary = logits.shape[1]
         let owners = batch.targets.indices.filter { batch.targets[$0] >= 0 }.map { $0 / batch.sequence }
         var totals = [Float](repeating: 0, count: batch.batch), counts = [Int](repeating: 0, count: batch.batch)

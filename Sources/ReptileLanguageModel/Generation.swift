@@ -92,15 +92,25 @@ extension LlamaModel {
     public func generate(prompts: [[Int]], maxNewTokens: Int, sampling: SamplingSettings, seed: UInt64,
                          stopTokens: Set<Int> = []) -> [Continuation] {
         precondition(!prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty }, "generate needs non-empty prompts")
-        let batch = prompts.count, promptLength = prompts.map(\.count).max()!
-        let capacity = promptLength + maxNewTokens
+        let capacity = prompts.map(\.count).max()! + maxNewTokens
         precondition(capacity <= configuration.contextLength,
                      "generate: \(capacity) tokens exceed the model's context of \(configuration.contextLength)")
-        // Inference records no graph: gradients off for the duration.
-        let trainable = parameters.map(\.requiresGradient) + baseWeights.map(\.requiresGradient)
-        for weight in parameters + baseWeights { weight.requiresGradient = false }
-        defer { for (weight, flag) in zip(parameters + baseWeights, trainable) { weight.requiresGradient = flag } }
+        return withoutGradients { sample(prompts: prompts, maxNewTokens: maxNewTokens, sampling: sampling, seed: seed, stopTokens: stopTokens) }
+    }
 
+    /// Runs `body` with every weight's gradient off, so inference records no graph.
+    func withoutGradients<Result>(_ body: () -> Result) -> Result {
+        let weights = baseWeights + adapters.flatMap(\.parameters)
+        let trainable = weights.map(\.requiresGradient)
+        for weight in weights { weight.requiresGradient = false }
+        defer { for (weight, flag) in zip(weights, trainable) { weight.requiresGradient = flag } }
+        return body()
+    }
+
+    private func sample(prompts: [[Int]], maxNewTokens: Int, sampling: SamplingSettings, seed: UInt64,
+                        stopTokens: Set<Int>) -> [Continuation] {
+        let batch = prompts.count, promptLength = prompts.map(\.count).max()!
+        let capacity = promptLength + maxNewTokens
         let root = SeededRandom(seed: seed)
         var randoms = (0..<batch).map { root.derived("prompt \($0)") }
         var keyMask = [Bool](repeating: false, count: batch * capacity)
